@@ -1,0 +1,1 @@
+"""Prefect flows and the `cdp` command line. Nothing imports this package."""

@@ -1,0 +1,1 @@
+"""One module per `cdp` sub-command; see pipelines/cli.py."""

@@ -1,0 +1,1 @@
+"""Prefect flows: thin recipes over plain functions in connectors/, identity/, profiles/."""

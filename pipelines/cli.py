@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+from pathlib import Path
 
 import pipelines.commands as commands_pkg
-from config import ConfigError
+from config import ConfigError, default_home
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +32,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _isolate_prefect_state(argv: list[str]) -> None:
+    """Give each home folder its own Prefect state unless the user points at a server.
+
+    Without `PREFECT_API_URL` every flow starts a temporary local server whose SQLite database
+    lives under `PREFECT_HOME`; two runs on different homes sharing one database lock each other.
+    Must run before Prefect is imported.
+    """
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
+        return
+    home = None
+    for i, arg in enumerate(argv):
+        if arg == "--home" and i + 1 < len(argv):
+            home = argv[i + 1]
+        elif arg.startswith("--home="):
+            home = arg.split("=", 1)[1]
+    root = Path(home) if home else default_home()
+    os.environ["PREFECT_HOME"] = str((root / ".prefect").resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _isolate_prefect_state(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

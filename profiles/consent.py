@@ -14,7 +14,7 @@ import re
 
 import duckdb
 
-from profiles._sqlutil import columns_of, quote_ident, relation_exists
+from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists
 
 PURPOSES = ("marketing", "analytics")
 

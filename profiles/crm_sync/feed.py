@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from config.sync import TargetSettings
-from profiles._sqlutil import columns_of, quote_ident, relation_exists
+from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists
 
 STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS ops.sync_state (target VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, "

@@ -1,0 +1,123 @@
+"""`normalize_frame`: staging.customer_records -> identity.normalized_records."""
+from __future__ import annotations
+
+import polars as pl
+
+from identity.normalize._text import as_text_series, clean
+from identity.normalize.address import (
+    city_key, normalize_country, normalize_postcode, normalize_street, region_key,
+)
+from identity.normalize.dates import parse_birth_date
+from identity.normalize.email import normalize_email
+from identity.normalize.names import display_name, name_key, split_full_name
+from identity.normalize.phone import normalize_phone
+
+# Columns of staging.customer_records this step reads (all text except event_time).
+INPUT_COLUMNS = (
+    "source", "stream", "record_id", "record_type", "event_time", "load_id", "anonymous_id",
+    "previous_id", "user_id", "device_id", "email", "phone", "first_name", "last_name",
+    "full_name", "street", "city", "postcode", "region", "country", "birth_date",
+    "social_handle", "order_id",
+)
+# identity.normalized_records, in order.
+OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String, "record_id": pl.String, "event_time": pl.Datetime("us", "UTC"),
+    "anonymous_id": pl.String, "previous_id": pl.String, "user_id": pl.String,
+    "device_id": pl.String, "order_id": pl.String, "social_handle": pl.String,
+    "email": pl.String, "email_invalid_reason": pl.String,
+    "phone": pl.String, "phone_invalid_reason": pl.String,
+    "first_name": pl.String, "last_name": pl.String, "full_name": pl.String,
+    "first_name_key": pl.String, "last_name_key": pl.String, "full_name_key": pl.String,
+    "street": pl.String, "house_number": pl.String, "city": pl.String, "postcode": pl.String,
+    "region": pl.String, "country": pl.String, "birth_date": pl.Date,
+}
+_IDENTIFIERS = ("anonymous_id", "previous_id", "user_id", "device_id", "order_id")
+
+
+def _event_time(df: pl.DataFrame) -> pl.Series:
+    """event_time as UTC Datetime(us); text input is parsed, a missing column gives nulls."""
+    dtype = OUTPUT_SCHEMA["event_time"]
+    if "event_time" not in df.columns:
+        return pl.Series("event_time", [None] * df.height, dtype=dtype)
+    s = df.get_column("event_time")
+    if s.dtype == pl.String:
+        s = s.str.to_datetime(time_zone="UTC", strict=False)
+    if isinstance(s.dtype, pl.Datetime):
+        if s.dtype.time_zone is None:
+            s = s.dt.replace_time_zone("UTC")
+        return s.dt.convert_time_zone("UTC").dt.cast_time_unit("us").rename("event_time")
+    return s.cast(dtype).rename("event_time")
+
+
+def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.DataFrame:
+    """Normalize identity-bearing records for matching; one output row per input row, same order.
+
+    `default_region` (ISO alpha-2, per source from config) is the country a phone number without
+    `+` is read in when the record has no country of its own.
+    """
+    n = df.height
+
+    def text(name: str) -> pl.Series:
+        return clean(as_text_series(df.get_column(name) if name in df.columns else None, n, name))
+
+    out: dict[str, pl.Series] = {
+        "source": text("source"),
+        "record_id": as_text_series(df.get_column("record_id") if "record_id" in df.columns else None, n, "record_id"),
+        "event_time": _event_time(df),
+    }
+    for column in _IDENTIFIERS:
+        out[column] = text(column)
+    out["social_handle"] = (
+        text("social_handle").str.strip_chars_start("@").str.to_lowercase().str.strip_chars()
+    )
+    out["social_handle"] = pl.select(
+        pl.when(pl.lit(out["social_handle"]).str.len_chars() > 0).then(pl.lit(out["social_handle"]))
+        .alias("social_handle")
+    ).to_series()
+
+    country = normalize_country(text("country")).rename("country")
+    email = normalize_email(as_text_series(df.get_column("email") if "email" in df.columns else None, n, "email"))
+    # The raw email column distinguishes blank from absent; cleaned text would hide that.
+    phone_region = country.fill_null(default_region.upper()) if default_region else country
+    phone = normalize_phone(
+        as_text_series(df.get_column("phone") if "phone" in df.columns else None, n, "phone"),
+        phone_region,
+    )
+
+    raw_first, raw_last, raw_full = text("first_name"), text("last_name"), text("full_name")
+    split = split_full_name(raw_full)
+    needs_split = raw_first.is_null() & raw_last.is_null()
+    first = display_name(pl.select(
+        pl.when(needs_split).then(split.get_column("first_name")).otherwise(raw_first).alias("first_name")
+    ).to_series())
+    last = display_name(pl.select(
+        pl.when(needs_split).then(split.get_column("last_name")).otherwise(raw_last).alias("last_name")
+    ).to_series())
+    composed = pl.select(
+        pl.concat_str([pl.lit(first), pl.lit(last)], separator=" ", ignore_nulls=True)
+        .replace("", None).alias("full_name")
+    ).to_series()
+    full = display_name(raw_full).fill_null(composed).rename("full_name")
+
+    street = normalize_street(text("street"))
+    month_first = (country.fill_null(default_region.upper() if default_region else None) == "US")
+    out.update(
+        email=email.get_column("email"),
+        email_invalid_reason=email.get_column("email_invalid_reason"),
+        phone=phone.get_column("phone"),
+        phone_invalid_reason=phone.get_column("phone_invalid_reason"),
+        first_name=first.rename("first_name"),
+        last_name=last.rename("last_name"),
+        full_name=full,
+        first_name_key=name_key(first).rename("first_name_key"),
+        last_name_key=name_key(last).rename("last_name_key"),
+        full_name_key=name_key(full).rename("full_name_key"),
+        street=street.get_column("street"),
+        house_number=street.get_column("house_number"),
+        city=city_key(text("city")).rename("city"),
+        postcode=normalize_postcode(text("postcode")).rename("postcode"),
+        region=region_key(text("region")).rename("region"),
+        country=country,
+        birth_date=parse_birth_date(text("birth_date"), month_first=month_first).rename("birth_date"),
+    )
+    return pl.DataFrame([out[name].rename(name) for name in OUTPUT_SCHEMA]).cast(OUTPUT_SCHEMA)

@@ -1,0 +1,145 @@
+"""Person names: display form, matching key, and splitting a full name into first and last.
+
+Display keeps what a person would write ("José María de la Cruz"); the key is what matching compares
+("jose maria cruz"): folded, punctuation-free, with particles and titles removed.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import polars as pl
+
+from identity.normalize._text import CACHE_SIZE, fold, fold_tokens, map_distinct, squash_spaces
+
+# Surname particles, kept lowercase in display and attached to the last name when splitting.
+PARTICLES: frozenset[str] = frozenset(
+    {"de", "del", "la", "las", "los", "y", "i", "da", "das", "do", "dos", "di", "du", "van", "von",
+     "der", "den", "ter", "ten", "bin", "binti", "bint"}
+)
+# Particles that may open a last name (others, like "la" or "der", only continue one).
+_OPENING_PARTICLES = frozenset(
+    {"de", "del", "da", "das", "do", "dos", "di", "du", "van", "von", "bin", "binti", "bint"}
+)
+# Honorifics and degrees as written: dropped from name keys and from split first/last names.
+# Spanish/Mexican (Sr., Lic., Ing.), English (Mr., Jr., III, MD), Indonesian (Hj., Drs., S.Kom).
+TITLE_WORDS: frozenset[str] = frozenset(
+    {"sr", "sra", "srta", "srita", "sr(a)", "dr", "dra", "ing", "lic", "mtro", "mtra", "prof",
+     "mr", "mrs", "ms", "miss", "jr", "ii", "iii", "iv", "md", "phd", "dds", "esq", "dvm",
+     "hj", "drs", "dra", "ir", "tgk", "dt", "r.m", "r.a", "a.md", "m.m", "m.kom", "m.pd", "m.ti",
+     "m.farm", "m.ak", "m.si"}
+)
+_INDONESIAN_DEGREE = re.compile(r"^s\.[a-z.]+$", re.IGNORECASE)  # S.Kom, S.E., S.Ked, S.E.I
+
+
+def _is_title(word: str) -> bool:
+    bare = word.rstrip(".,").lower()
+    return bare in TITLE_WORDS or bool(_INDONESIAN_DEGREE.match(word.rstrip(",")))
+
+
+def _known_first_names() -> tuple[frozenset[str], frozenset[str]]:
+    """Folded given names and surnames from Faker's es_ES, es_MX, id_ID and en_US lists.
+
+    Used only to tell "Juan Carlos García" (two given names) from "Juan García López" (two
+    surnames); a name outside the lists falls back to the Spanish two-surname convention.
+    """
+    first: set[str] = set()
+    last: set[str] = set()
+    try:
+        from faker.providers.person import en_US, es_ES, es_MX, id_ID
+    except ImportError:  # pragma: no cover - faker is a declared dependency
+        return frozenset(), frozenset()
+    for module in (es_ES, es_MX, id_ID, en_US):
+        provider = module.Provider
+        for attr, target in (("first_names", first), ("last_names", last)):
+            for name in getattr(provider, attr, ()) or ():
+                target.update(fold_tokens(name))
+    return frozenset(first), frozenset(last)
+
+
+_FIRST_NAMES, _LAST_NAMES = _known_first_names()
+
+
+def _display_word(word: str, is_last: bool) -> str:
+    lowered = word.lower()
+    # A particle stays lower case unless it ends the name: "de la Cruz", but "Di" alone.
+    if not is_last and fold(lowered) in PARTICLES and lowered.isalpha() and len(lowered) <= 5:
+        return lowered
+    # Capitalize each part of hyphenated and apostrophe names: "garcía-lópez" -> "García-López".
+    return re.sub(r"[^\W\d_]+", lambda m: m.group(0)[:1].upper() + m.group(0)[1:].lower(), word)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def display_name_value(raw: str) -> str | None:
+    words = squash_spaces(raw).split(" ")
+    words = [w for w in words if w]
+    if not words:
+        return None
+    last = len(words) - 1
+    return " ".join(_display_word(w, i == last) for i, w in enumerate(words))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def name_key_value(raw: str) -> str | None:
+    words = [w for w in raw.split() if not _is_title(w)]
+    kept = [t for t in fold_tokens(" ".join(words)) if t not in PARTICLES]
+    if not kept:  # a name made only of particles or titles still deserves a key
+        kept = fold_tokens(raw)
+    return " ".join(kept) or None
+
+
+def _is_given_name(word: str) -> bool:
+    key = fold(word)
+    return key in _FIRST_NAMES and key not in _LAST_NAMES
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def split_full_name_value(raw: str) -> tuple[str | None, str | None]:
+    """(first, last) in display form; see the module docstring for the conventions."""
+    display = display_name_value(raw)
+    if display is None:
+        return None, None
+    if "," in display:  # "García López, Juan Carlos"
+        last_part, _, first_part = display.partition(",")
+        first = display_name_value(first_part) if first_part.strip() else None
+        last = display_name_value(last_part) if last_part.strip() else None
+        return first, last
+    words = [w for w in display.split(" ") if not _is_title(w)]
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return words[0], None
+    # A particle after the first word opens the last name: "José María de la Cruz".
+    for i in range(1, len(words) - 1):
+        if fold(words[i]) in _OPENING_PARTICLES:
+            return " ".join(words[:i]), " ".join(words[i:])
+    if len(words) == 2:
+        return words[0], words[1]
+    if len(words) == 3:
+        if _is_given_name(words[1]):  # "Juan Carlos García"
+            return " ".join(words[:2]), words[2]
+        return words[0], " ".join(words[1:])  # "Juan García López"
+    # Four or more: the last two are surnames unless the second-to-last is plainly a given name.
+    if _is_given_name(words[-2]):
+        return " ".join(words[:-1]), words[-1]
+    return " ".join(words[:-2]), " ".join(words[-2:])
+
+
+def display_name(s: pl.Series) -> pl.Series:
+    """Trimmed, single-spaced, title case with particles kept lower: 'JOSÉ MARÍA DE LA CRUZ' -> 'José María de la Cruz'."""
+    return map_distinct(s.cast(pl.String), display_name_value, pl.String)
+
+
+def name_key(s: pl.Series) -> pl.Series:
+    """Matching form: casefolded, accents stripped, punctuation, particles and titles removed."""
+    return map_distinct(s.cast(pl.String), name_key_value, pl.String)
+
+
+def split_full_name(s: pl.Series) -> pl.DataFrame:
+    """Columns `first_name`, `last_name` (display form) split from a full name."""
+    from identity.normalize._text import map_distinct_frame
+
+    keys = pl.DataFrame({"raw": s.cast(pl.String)})
+    return map_distinct_frame(
+        keys, split_full_name_value, {"first_name": pl.String, "last_name": pl.String}
+    )

@@ -1,0 +1,87 @@
+"""Phone normalization to E.164 with phonenumbers, over distinct (value, region) pairs."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+import polars as pl
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+from identity.normalize._text import CACHE_SIZE, PLACEHOLDERS, map_distinct_frame
+
+PHONE_SCHEMA = {"phone": pl.String, "phone_invalid_reason": pl.String}
+
+_NON_DIGIT = re.compile(r"\D+")
+# Ascending and descending digit runs, read cyclically: "1234567890", "0123456", "987654321".
+_ASCENDING = "0123456789" * 3
+_DESCENDING = "9876543210" * 3
+_MEXICO_LEGACY_MOBILE_PREFIXES = ("044", "045")
+
+
+def _is_placeholder_digits(digits: str) -> bool:
+    """Repeated digits or a straight run typed to get past a required field."""
+    return len(set(digits)) == 1 or digits in _ASCENDING or digits in _DESCENDING
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def normalize_phone_value(
+    raw: str, region: str | None, strict: bool = False
+) -> tuple[str | None, str | None]:
+    """(E.164, None) or (None, reason) with reason in unparseable / invalid / placeholder.
+
+    `strict=False` accepts numbers of a possible length for their country even when the number
+    range is not allocated (e.g. US 555 area code): such numbers still identify the person who typed
+    them consistently, while junk is caught by the placeholder rules.
+    """
+    text = raw.strip()
+    if text.casefold() in PLACEHOLDERS:
+        return None, "placeholder"
+    digits = _NON_DIGIT.sub("", text)
+    if len(digits) < 5:
+        return None, "unparseable"
+    if _is_placeholder_digits(digits):
+        return None, "placeholder"
+    region = region.upper() if region else None
+    if region == "MX" and not text.startswith("+") and len(digits) == 13 \
+            and digits.startswith(_MEXICO_LEGACY_MOBILE_PREFIXES):
+        text = digits[3:]  # 044/045 + 10 digits: the pre-2019 national mobile dialing prefix
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        if region is None and not text.startswith("+"):
+            try:
+                number = phonenumbers.parse("+" + digits, None)
+            except NumberParseException:
+                return None, "unparseable"
+        else:
+            return None, "unparseable"
+    national = str(number.national_number)
+    if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
+        # "+52 1 ..." mobile form abolished in 2019: the same line is +52 followed by 10 digits.
+        number = phonenumbers.parse("+52" + national[1:], None)
+        national = national[1:]
+    if _is_placeholder_digits(national):
+        return None, "placeholder"
+    ok = phonenumbers.is_valid_number(number) if strict else phonenumbers.is_possible_number(number)
+    if not ok:
+        return None, "invalid"
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164), None
+
+
+def normalize_phone(
+    s: pl.Series, region: pl.Series | str | None = None, strict: bool = False
+) -> pl.DataFrame:
+    """Columns `phone` (E.164; null when invalid or absent) and `phone_invalid_reason`.
+
+    `region` is the ISO alpha-2 country the number is read in when it has no `+` prefix: one value
+    for all rows, or a series aligned with `s` (the record's country, else the source default).
+    """
+    if isinstance(region, pl.Series):
+        region_series = region.cast(pl.String).rename("region")
+    else:
+        region_series = pl.Series("region", [region] * s.len(), dtype=pl.String)
+    keys = pl.DataFrame({"raw": s.cast(pl.String), "region": region_series})
+    return map_distinct_frame(
+        keys, lambda raw, reg: normalize_phone_value(raw, reg, strict), PHONE_SCHEMA
+    )

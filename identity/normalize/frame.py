@@ -100,7 +100,7 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
     full = display_name(raw_full).fill_null(composed).rename("full_name")
 
     street = normalize_street(text("street"))
-    month_first = (country.fill_null(default_region.upper() if default_region else None) == "US")
+    month_first = (phone_region == "US").fill_null(False)  # US records write 04/23/1990
     out.update(
         email=email.get_column("email"),
         email_invalid_reason=email.get_column("email_invalid_reason"),

@@ -89,22 +89,35 @@ def name_key_value(raw: str) -> str | None:
 
 
 def _is_given_name(word: str) -> bool:
-    key = fold(word)
-    return key in _FIRST_NAMES and key not in _LAST_NAMES
+    """Known as a given name: 'Carlos' and 'Michael' are (though also surnames), 'García' is not."""
+    return fold(word) in _FIRST_NAMES
+
+
+def _is_surname(word: str) -> bool:
+    return fold(word) in _LAST_NAMES
 
 
 @lru_cache(maxsize=CACHE_SIZE)
 def split_full_name_value(raw: str) -> tuple[str | None, str | None]:
-    """(first, last) in display form; see the module docstring for the conventions."""
+    """(first, last) in display form.
+
+    Titles are dropped; "Last, First" is honoured; a particle (de, del, van, bin, binti...) opens
+    the last name; one word is a first name only (Indonesian single names); of three words the
+    middle one joins the first name when it is a known given name ("Juan Carlos García"), else
+    the last name (Spanish double surname "Juan García López"); of four or more, the last two are
+    the surnames unless the second-to-last is a given name and no surname.
+    """
     display = display_name_value(raw)
     if display is None:
         return None, None
-    if "," in display:  # "García López, Juan Carlos"
-        last_part, _, first_part = display.partition(",")
-        first = display_name_value(first_part) if first_part.strip() else None
-        last = display_name_value(last_part) if last_part.strip() else None
-        return first, last
     words = [w for w in display.split(" ") if not _is_title(w)]
+    text = " ".join(words).strip(" ,")
+    if "," in text:  # "García López, Juan Carlos"
+        last_part, _, first_part = text.partition(",")
+        first = display_name_value(first_part) if first_part.strip(" ,") else None
+        last = display_name_value(last_part) if last_part.strip(" ,") else None
+        return first, last
+    words = [w for w in text.split(" ") if w]
     if not words:
         return None, None
     if len(words) == 1:
@@ -120,7 +133,7 @@ def split_full_name_value(raw: str) -> tuple[str | None, str | None]:
             return " ".join(words[:2]), words[2]
         return words[0], " ".join(words[1:])  # "Juan García López"
     # Four or more: the last two are surnames unless the second-to-last is plainly a given name.
-    if _is_given_name(words[-2]):
+    if _is_given_name(words[-2]) and not _is_surname(words[-2]):
         return " ".join(words[:-1]), words[-1]
     return " ".join(words[:-2]), " ".join(words[-2:])
 

@@ -173,7 +173,7 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
         con.execute(
             f"""
             CREATE OR REPLACE TABLE {GOLDEN_TABLE} AS
-            SELECT g.* EXCLUDE (record_count), g.record_count, g.profile_checksum, {kept_at} AS updated_at
+            SELECT g.* EXCLUDE (record_count, profile_checksum), g.record_count, g.profile_checksum, {kept_at} AS updated_at
             FROM (SELECT *, {checksum} AS profile_checksum FROM _golden_new) g {previous}
             ORDER BY g.customer_id
             """,

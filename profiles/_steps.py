@@ -1,0 +1,53 @@
+"""The plain functions the profile flows and commands call: open the home's warehouse, do one step.
+
+Why separate from the flows: tests (and any other orchestrator) run these without Prefect.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.loader import config_path
+from config.profiles import load_profiles_config
+from config.segments import load_segments_config
+from warehouse.connection import connect_home
+
+
+def build_profiles(home: str | Path) -> dict:
+    """Golden profiles, then traits (and the customer_360 view) for the warehouse at `home`."""
+    from profiles.golden import build_golden
+    from profiles.traits import build_traits
+
+    config = load_profiles_config()
+    con = connect_home(home)
+    try:
+        golden = build_golden(con, config.golden)
+        traits = build_traits(con, config.traits, config_path("profiles"))
+    finally:
+        con.close()
+    return {"golden": golden, "traits": traits}
+
+
+def materialize_segments(home: str | Path, only: list[str] | None = None) -> dict:
+    """Evaluate the configured segments and record who entered and who left."""
+    from profiles.segments import run_segments
+
+    config = load_segments_config()
+    con = connect_home(home)
+    try:
+        return run_segments(con, config, config_path("segments"), only=only)
+    finally:
+        con.close()
+
+
+def export(home: str | Path, segment: str, **options) -> dict:
+    """One export of `segment` (see `profiles.exports.export_segment` for the options)."""
+    from profiles.exports import export_segment
+
+    config = load_segments_config()
+    definition = config.segments.get(segment)
+    marketing = definition.marketing if definition is not None else True
+    con = connect_home(home)
+    try:
+        return export_segment(con, home, segment, marketing=options.pop("marketing", marketing), **options)
+    finally:
+        con.close()

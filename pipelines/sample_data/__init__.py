@@ -1,0 +1,31 @@
+"""Synthetic CDP source data with ground truth; see `data/samples/SOURCES.md` for the formats."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pipelines.sample_data.generator import run_generator
+
+# Measured on the default settings: web events per person (persons without web included).
+WEB_EVENTS_PER_PERSON = 14.0
+
+
+def generate(out_dir: str | Path, customers: int, seed: int, broken_share: float = 0.02,
+             start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True) -> dict:
+    """Write all four sources, `truth.parquet` and `manifest.json` under `out_dir`; return the manifest."""
+    return run_generator(out_dir, customers, seed, broken_share=broken_share, start=start, days=days,
+                         compress=compress)
+
+
+def generate_web_events(out_dir: str | Path, n_events: int, seed: int, broken_share: float = 0.0,
+                        days: int = 30, compress: bool = False) -> dict:
+    """About `n_events` web events only (plain NDJSON by default), with truth and manifest.
+
+    Meant for the ingest benchmark: it skips the other sources, so it is fast.
+    """
+    customers = max(1, round(n_events / WEB_EVENTS_PER_PERSON))
+    return run_generator(out_dir, customers, seed, broken_share=broken_share, days=days,
+                         compress=compress, sources=("web",))
+
+
+__all__ = ["generate", "generate_web_events"]

@@ -1,0 +1,569 @@
+"""Synthetic CDP sources with ground truth: web, app, social and transactions of simulated persons.
+
+Persons are made in chunks; each chunk's records are sorted per day file, appended to the open
+files, and mapped to their person in `truth.parquet`. Everything random comes from the seed and
+the chunk index, so the same seed gives the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta, timezone
+from operator import itemgetter
+from pathlib import Path
+
+import orjson
+
+from pipelines.sample_data.noise import (
+    PLACEHOLDER_EMAILS, PLACEHOLDER_PHONES, ascii_fold, case_and_space, email_variant,
+    name_variant, phone_variant,
+)
+from pipelines.sample_data.people import Person, Registry, make_persons
+from pipelines.sample_data.pools import COUNTRY_NAME, CURRENCY, WEB_LOCALE
+from pipelines.sample_data.sinks import (
+    LEAD_COLUMNS, ORDER_COLUMNS, FileSet, ShopDatabase, TruthWriter, csv_blob,
+)
+
+GENERATOR_VERSION = 1
+DAY_MS = 86_400_000
+CHUNK_PERSONS = 10_000
+ALL_SOURCES = ("web", "app", "social", "transactions")
+EVENT_DAMAGE = ("invalid_json", "missing_field", "wrong_type", "future_timestamp")
+ROW_DAMAGE = ("missing_field", "wrong_type", "future_timestamp")
+OUTPUT_DIRS = ("web", "app", "social", "transactions")
+OUTPUT_FILES = ("truth.parquet", "manifest.json")
+
+SHOP_URL = "https://shop.example.com"
+PAGES = (
+    ("Home", "/", "Home | Shop"), ("Category", "/c/shoes", "Shoes | Shop"),
+    ("Category", "/c/bags", "Bags | Shop"), ("Product", "/p/", "Product | Shop"),
+    ("Search", "/search", "Search | Shop"), ("Offers", "/offers", "Offers | Shop"),
+)
+SCREENS = ("Home", "Search", "Product Detail", "Cart", "Profile", "Offers")
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+)
+# (sku, name, price in USD)
+CATALOG = (
+    ("SKU-1001", "Running Shoes", 89.0), ("SKU-1002", "Leather Bag", 129.0), ("SKU-1003", "Cotton T-Shirt", 19.0),
+    ("SKU-1004", "Denim Jacket", 74.0), ("SKU-1005", "Sunglasses", 39.0), ("SKU-1006", "Wool Scarf", 24.0),
+    ("SKU-1007", "Sneakers", 64.0), ("SKU-1008", "Backpack", 55.0), ("SKU-1009", "Watch", 149.0),
+    ("SKU-1010", "Socks (3 pack)", 9.0),
+)
+USD_RATE = {"EUR": 0.92, "MXN": 17.0, "IDR": 15500.0, "USD": 1.0}
+COMMENTS = ("Love it!", "Where can I buy this?", "Precioso 😍", "Bagus banget!", "Is this on sale?",
+            "Me encanta", "Great quality", "Ada size M?", "¿Hacen envíos?", "🔥🔥🔥")
+
+
+class _Buffer:
+    """One chunk's records grouped by file, before sorting and line numbering."""
+
+    def __init__(self) -> None:
+        self.by_file: dict[str, list[tuple]] = defaultdict(list)
+
+    def add(self, rel: str, ts: str, payload, source: str, stream: str, record_id: str | None,
+            person: Person | None, broken: str | None) -> None:
+        self.by_file[rel].append((
+            ts, payload, source, stream, record_id,
+            person.person_id if person else None, person.household_id if person else None, broken,
+        ))
+
+
+class _Run:
+    """State that spans chunks: open files, registries, id sequences, counts."""
+
+    def __init__(self, out: Path, seed: int, broken_share: float, start: date, days: int,
+                 compress: bool, sources: tuple[str, ...]):
+        self.out = out
+        self.seed = seed
+        self.broken_share = broken_share
+        self.start = start
+        self.days = days
+        self.period_ms = days * DAY_MS
+        self.sources = sources
+        self.gz = ".gz" if compress else ""
+        self.files = FileSet(out, compress_level=6)
+        self.shop = ShopDatabase(out / "transactions" / "shop.sqlite") if "transactions" in sources else None
+        self.truth = TruthWriter(out / "truth.parquet")
+        self.registry = Registry()
+        self.seq = Counter()
+        self.file_records: Counter = Counter()
+        self.file_broken: Counter = Counter()
+        self.broken_kinds: Counter = Counter()
+        self.stream_records: Counter = Counter()
+        self.stream_broken: Counter = Counter()
+        self.households: set[str] = set()
+        self.persons = 0
+        epoch = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+        self.day_names = [(epoch + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(days + 1)]
+
+    def next_id(self, kind: str) -> int:
+        self.seq[kind] += 1
+        return self.seq[kind]
+
+
+class _ChunkMaker:
+    """Builds every record of one chunk of persons."""
+
+    def __init__(self, run: _Run, rng: random.Random):
+        self.run = run
+        self.rng = rng
+        self.buf = _Buffer()
+
+    # ---- helpers -------------------------------------------------------------------------
+    def ts(self, ms: int) -> str:
+        day, rem = divmod(ms, DAY_MS)
+        sec, milli = divmod(rem, 1000)
+        hh, rest = divmod(sec, 3600)
+        mm, ss = divmod(rest, 60)
+        return f"{self.run.day_names[day]}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
+
+    def day(self, ms: int) -> str:
+        return self.run.day_names[ms // DAY_MS]
+
+    def future(self, ts: str) -> str:
+        year = int(ts[:4]) + self.rng.randint(5, 70)
+        out = f"{year}{ts[4:]}"
+        return out.replace("-02-29", "-02-28")
+
+    def damage(self, kinds: tuple[str, ...]) -> str | None:
+        if self.run.broken_share and self.rng.random() < self.run.broken_share:
+            return self.rng.choice(kinds)
+        return None
+
+    def uuid(self) -> str:
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}"
+
+    def session_start(self) -> int:
+        return self.rng.randrange(0, self.run.period_ms - 3 * 3_600_000)
+
+    # ---- Segment events (web and app) --------------------------------------------------------
+    def emit_event(self, source: str, event: dict, person: Person | None) -> None:
+        ts = event["timestamp"]
+        rel = f"{source}/events_{ts[:10]}.ndjson{self.run.gz}"
+        kind = self.damage(EVENT_DAMAGE)
+        record_id = event["messageId"]
+        if kind == "missing_field":
+            field = self.rng.choice(("messageId", "messageId", "timestamp", "type"))
+            del event[field]
+            if field == "messageId":
+                record_id = None
+        elif kind == "wrong_type":
+            event["timestamp"] = self.rng.randrange(1, 10**6)
+        elif kind == "future_timestamp":
+            event["timestamp"] = self.future(ts)
+        line = orjson.dumps(event)
+        if kind == "invalid_json":
+            line = line[: self.rng.randrange(8, len(line) - 1)]
+            record_id = None
+        self.buf.add(rel, ts, line, source, f"{source}_events", record_id, person, kind)
+
+    def traits(self, p: Person, with_email: bool = True) -> dict:
+        rng = self.rng
+        traits: dict = {}
+        placeholder = rng.random() < 0.01
+        if with_email:
+            traits["email"] = rng.choice(PLACEHOLDER_EMAILS) if placeholder else email_variant(p.email, rng)
+        first, last = name_variant(p.first, p.last, rng)
+        roll = rng.random()
+        if roll < 0.55 or placeholder:
+            traits["firstName"] = first
+            if last:
+                traits["lastName"] = last
+        elif roll < 0.85:
+            traits["name"] = f"{first} {last}".strip()
+        if placeholder or rng.random() < 0.45:
+            traits["phone"] = phone_variant(p.locale, p.phone, rng)
+        if rng.random() < 0.3:
+            traits["birthday"] = p.dob
+        if placeholder or rng.random() < 0.3:
+            traits["address"] = {"street": case_and_space(p.street, rng), "city": p.city,
+                                 "postalCode": p.postcode, "state": p.region, "country": p.country}
+        return traits
+
+    def web(self, p: Person) -> None:
+        rng = self.rng
+        consent = {"categoryPreferences": {"marketing": p.consent_marketing, "analytics": p.consent_analytics}}
+        locale = WEB_LOCALE[p.locale]
+        browsers = {c: (f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                        rng.choice(USER_AGENTS)) for c in p.cookies}
+        n_sessions = max(len(p.cookies), 1 + sum(rng.random() < 0.5 for _ in range(4)))
+        starts = sorted(self.session_start() for _ in range(n_sessions))
+        order_sessions = Counter(rng.randrange(n_sessions) for _ in range(p.web_orders))
+        will_identify = {c: rng.random() < 0.95 for c in p.cookies}
+        seen: set[str] = set()
+        logged_in: set[str] = set()
+
+        def event(kind: str, t: int, cookie: str, uid: str | None, page: tuple | None = None, **fields) -> int:
+            ip, agent = browsers[cookie]
+            name, path, title = page or rng.choice(PAGES)
+            if path == "/p/":
+                path = f"/p/{rng.choice(CATALOG)[0].lower()}"
+            ev = {"messageId": self.uuid(), "type": kind, "timestamp": self.ts(t), "anonymousId": cookie}
+            if uid:
+                ev["userId"] = uid
+            ev.update(fields)
+            if kind == "page":
+                ev["name"] = name
+                ev["properties"] = {"path": path, "url": SHOP_URL + path, "title": title}
+            ev["context"] = {"ip": ip, "userAgent": agent, "locale": locale,
+                             "page": {"path": path, "url": SHOP_URL + path, "title": title},
+                             "consent": consent}
+            self.emit_event("web", ev, p)
+            return t + rng.randrange(5_000, 180_000)
+
+        for s, t in enumerate(starts):
+            cookie = p.cookies[s] if s < len(p.cookies) else rng.choice(p.cookies)
+            first_visit = cookie not in seen
+            seen.add(cookie)
+            uid = p.account_id if (cookie in logged_in and rng.random() < 0.85) else None
+            for _ in range(1 + rng.randrange(3)):
+                t = event("page", t, cookie, uid)
+            if first_visit and will_identify[cookie]:
+                if p.account_id:
+                    uid = p.account_id
+                    logged_in.add(cookie)
+                    if rng.random() < 0.4:
+                        t = event("alias", t, cookie, uid, previousId=cookie)
+                    t = event("identify", t, cookie, uid, traits=self.traits(p, with_email=rng.random() < 0.9))
+                else:
+                    t = event("identify", t, cookie, None, traits=self.traits(p))
+            for _ in range(rng.randrange(3)):
+                sku, name, usd = rng.choice(CATALOG)
+                t = event("track", t, cookie, uid, event="Product Viewed",
+                          properties={"product_id": sku, "name": name, "price": usd})
+            for _ in range(order_sessions.get(s, 0)):
+                items, amount, currency = self.basket(p)
+                t = event("track", t, cookie, uid, event="Checkout Started",
+                          properties={"revenue": amount, "currency": currency})
+                if uid is None and rng.random() < 0.5:
+                    t = event("identify", t, cookie, None, traits=self.traits(p))
+                order_id = f"W{self.run.next_id('web_order'):09d}"
+                t = event("track", t, cookie, uid, event="Order Completed",
+                          properties={"order_id": order_id, "revenue": amount, "currency": currency,
+                                      "products": [{"sku": i["sku"], "quantity": i["qty"]} for i in items]})
+                if "transactions" in self.run.sources:
+                    self.order(p, order_id, "web", t, uid, items, amount, currency)
+
+    def app(self, p: Person) -> None:
+        rng = self.rng
+        consent = {"categoryPreferences": {"marketing": p.consent_marketing, "analytics": p.consent_analytics}}
+        for dev in p.devices:
+            device = {"id": dev.device_id, "manufacturer": "Apple" if dev.os == "ios" else "Samsung",
+                      "model": dev.model, "type": dev.os}
+            context = {"app": {"name": "Shop", "version": "5.2.1", "build": "5210"}, "device": device,
+                       "os": {"name": "iOS" if dev.os == "ios" else "Android", "version": "17.5" if dev.os == "ios" else "14"},
+                       "locale": WEB_LOCALE[p.locale], "consent": consent}
+            n_sessions = 1 + sum(rng.random() < 0.5 for _ in range(4))
+            starts = sorted(self.session_start() for _ in range(n_sessions))
+
+            def event(kind: str, t: int, uid: str | None, **fields) -> int:
+                ev = {"messageId": self.uuid(), "type": kind, "timestamp": self.ts(t), "anonymousId": dev.install_id}
+                if uid:
+                    ev["userId"] = uid
+                ev.update(fields)
+                ev["context"] = context
+                self.emit_event("app", ev, p)
+                return t + rng.randrange(3_000, 120_000)
+
+            if not dev.shared or dev.owner_idx == p.idx:
+                event("track", max(0, starts[0] - rng.randrange(60_000, 3_600_000)), None,
+                      event="Application Installed", properties={"version": "5.2.1", "build": "5210"})
+            for s, t in enumerate(starts):
+                if s == 0 or dev.shared:
+                    t = event("identify", t, p.account_id, traits=self.traits(p, with_email=rng.random() < 0.7))
+                for _ in range(1 + rng.randrange(3)):
+                    t = event("screen", t, p.account_id, name=rng.choice(SCREENS), properties={})
+                if rng.random() < 0.4:
+                    sku, name, usd = rng.choice(CATALOG)
+                    event("track", t, p.account_id, event="Product Viewed",
+                          properties={"product_id": sku, "name": name, "price": usd})
+
+    # ---- social ----------------------------------------------------------------------------------
+    def emit_json_row(self, rel_prefix: str, stream: str, row: dict, key: str, ts_field: str,
+                      person: Person, wrong: tuple[str, object]) -> None:
+        ts = row[ts_field]
+        rel = f"social/{rel_prefix}_{ts[:10]}.ndjson"
+        kind = self.damage(EVENT_DAMAGE)
+        record_id = row[key]
+        if kind == "missing_field":
+            del row[key]
+            record_id = None
+        elif kind == "wrong_type":
+            row[wrong[0]] = wrong[1]
+        elif kind == "future_timestamp":
+            row[ts_field] = self.future(ts)
+        line = orjson.dumps(row)
+        if kind == "invalid_json":
+            line = line[: self.rng.randrange(8, len(line) - 1)]
+            record_id = None
+        self.buf.add(rel, ts, line, "social", stream, record_id, person, kind)
+
+    def social(self, p: Person) -> None:
+        rng = self.rng
+        first, last = name_variant(p.first, p.last, rng, fold_rate=0.2)
+        roll = rng.random()
+        if not p.lead or roll < 0.7:
+            display = f"{first} {last}".strip()
+        elif roll < 0.85:
+            display = f"{first} {last[:1]}." if last else first
+        else:
+            display = f"{first} ✨"
+        location = rng.choice((p.city, f"{p.city}, {COUNTRY_NAME[p.locale]}", p.city.upper(), ""))
+        updated = self.session_start()
+        created = f"{rng.randrange(2012, 2026)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T12:00:00Z"
+        profile = {"profile_id": p.profile_id, "handle": p.handle, "display_name": display, "location": location,
+                   "followers": int(rng.paretovariate(1.2) * 20), "created_at": created, "updated_at": self.ts(updated)}
+        self.emit_json_row("profiles", "social_profiles", profile, "profile_id", "updated_at", p, ("followers", "1.2k"))
+        for _ in range(min(8, int(rng.expovariate(0.5)))):
+            kind = rng.choice(("follow", "like", "like", "comment", "share"))
+            row = {"interaction_id": f"i{self.run.next_id('interaction'):010d}", "profile_id": p.profile_id,
+                   "handle": p.handle, "type": kind, "post_id": f"post_{rng.randrange(1, 500):04d}"}
+            if kind == "comment":
+                row["text"] = rng.choice(COMMENTS)
+            row["timestamp"] = self.ts(self.session_start())
+            self.emit_json_row("interactions", "social_interactions", row, "interaction_id", "timestamp", p,
+                               ("timestamp", rng.randrange(1, 10**6)))
+        if p.lead:
+            self.lead(p)
+
+    def lead(self, p: Person) -> None:
+        rng = self.rng
+        first, last = name_variant(p.first, p.last, rng)
+        email = email_variant(p.email, rng)
+        phone = phone_variant(p.locale, p.phone, rng) if rng.random() < 0.8 else ""
+        if rng.random() < 0.03:
+            email = rng.choice(PLACEHOLDER_EMAILS)
+            phone = phone or phone_variant(p.locale, p.phone, rng)
+        elif phone and rng.random() < 0.03:
+            phone = rng.choice(PLACEHOLDER_PHONES)
+        submitted = self.ts(self.session_start())
+        row = [f"L{self.run.next_id('lead'):09d}", rng.choice(("form_spring_sale", "form_newsletter", "form_giveaway")),
+               p.profile_id, p.handle, submitted, f"{first} {last}".strip(), email, phone,
+               p.city if rng.random() < 0.8 else "", p.country, "true" if p.consent_marketing else "false"]
+        kind = self.damage(ROW_DAMAGE)
+        record_id = row[0]
+        if kind == "missing_field":
+            row[0], record_id = "", None
+        elif kind == "wrong_type":
+            row[10] = "maybe"
+        elif kind == "future_timestamp":
+            row[4] = self.future(submitted)
+        self.buf.add(f"social/leads_{submitted[:10]}.csv", submitted, row, "social", "social_leads", record_id, p, kind)
+
+    # ---- transactions -------------------------------------------------------------------------
+    def basket(self, p: Person) -> tuple[list[dict], float, str]:
+        rng = self.rng
+        currency = CURRENCY[p.locale]
+        rate = USD_RATE[currency]
+        items = []
+        for _ in range(1 + int(rng.random() < 0.4) + int(rng.random() < 0.15)):
+            sku, name, usd = rng.choice(CATALOG)
+            price = round(usd * rate, 0 if currency == "IDR" else 2)
+            items.append({"sku": sku, "name": name, "qty": 1 + int(rng.random() < 0.2), "unit_price": price})
+        amount = round(sum(i["qty"] * i["unit_price"] for i in items), 2)
+        return items, amount, currency
+
+    def order(self, p: Person | None, order_id: str, channel: str, t: int, account_id: str | None,
+              items: list[dict], amount: float, currency: str, test: bool = False) -> None:
+        rng = self.rng
+        created = self.ts(t)
+        roll = rng.random()
+        status = "completed" if roll < 0.88 else ("refunded" if roll < 0.96 else "cancelled")
+        updated = created if status == "completed" else self.ts(min(t + rng.randrange(3_600_000, 20 * DAY_MS), self.run.period_ms - 1))
+        if test:
+            email, phone, first, last, address = "test@test.com", "0000000000", "Test", "Test", ("", "", "", "", "")
+        else:
+            store = channel == "store"
+            first, last = name_variant(p.first, p.last, rng, typo_rate=0.04 if store else 0.02)
+            if store:
+                first, last = case_and_space(first, rng, 0.15), case_and_space(last, rng, 0.15)
+            email = email_variant(p.email, rng) if (not store or rng.random() < 0.65) else ""
+            phone = phone_variant(p.locale, p.phone, rng) if rng.random() < (0.7 if not store else 0.6) else ""
+            if store and not (email or phone or account_id):
+                phone = phone_variant(p.locale, p.phone, rng)
+            if store and not email and rng.random() < 0.12:
+                email = rng.choice(PLACEHOLDER_EMAILS)
+            if store and not phone and rng.random() < 0.12:
+                phone = rng.choice(PLACEHOLDER_PHONES)
+            if not store or rng.random() < 0.4:
+                address = (case_and_space(p.street, rng), p.city, p.postcode, p.region, p.country)
+            else:
+                address = ("", "", "", "", "")
+        items_json = json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+        row = [order_id, channel, created, updated, status, f"{amount:.2f}", currency, items_json,
+               account_id or "", email, phone, first, last, *address]
+        kind = self.damage(ROW_DAMAGE)
+        record_id = order_id
+        if kind == "missing_field":
+            row[0], record_id = "", None
+        elif kind == "wrong_type":
+            row[5] = "abc"
+        elif kind == "future_timestamp":
+            row[2] = self.future(created)
+            row[3] = self.future(updated) if updated != created else row[2]
+        if channel == "store":
+            rel = f"transactions/orders_{created[:10]}.csv{self.run.gz}"
+        else:
+            rel = "transactions/shop.sqlite"
+            if kind != "wrong_type":
+                row[5] = amount
+            if kind == "missing_field":
+                row[0] = None
+        self.buf.add(rel, created, row, "transactions", "orders", record_id, p, kind)
+
+    def store_orders(self, p: Person) -> None:
+        for _ in range(p.store_orders):
+            items, amount, currency = self.basket(p)
+            account = p.account_id if (p.account_id and self.rng.random() < 0.4) else None
+            order_id = f"S{self.run.next_id('store_order'):09d}"
+            self.order(p, order_id, "store", self.session_start(), account, items, amount, currency)
+
+    def test_traffic(self, count: int) -> None:
+        """QA records of nobody: placeholder identifiers that many real persons also typed."""
+        rng = self.rng
+        for _ in range(count):
+            t = self.session_start()
+            cookie = self.uuid()
+            for kind in ("page", "identify"):
+                ev = {"messageId": self.uuid(), "type": kind, "timestamp": self.ts(t), "anonymousId": cookie}
+                if kind == "identify":
+                    ev["traits"] = {"email": "test@test.com", "firstName": "Test", "lastName": "User",
+                                    "phone": "0000000000"}
+                else:
+                    ev["name"] = "Home"
+                    ev["properties"] = {"path": "/", "url": SHOP_URL + "/", "title": "Home | Shop"}
+                ev["context"] = {"ip": "10.0.0.1", "userAgent": USER_AGENTS[0], "locale": "en-US",
+                                 "page": {"path": "/", "url": SHOP_URL + "/", "title": "Home | Shop"}}
+                self.emit_event("web", ev, None)
+                t += 10_000
+            if "transactions" in self.run.sources and rng.random() < 0.5:
+                items = [{"sku": "SKU-TEST", "name": "Test item", "qty": 1, "unit_price": 1.0}]
+                self.order(None, f"S{self.run.next_id('store_order'):09d}", "store", t, None, items, 1.0, "USD", test=True)
+
+
+def _flush(run: _Run, buf: _Buffer) -> None:
+    """Sort each file's new records by time, number their lines, queue the bytes, write truth."""
+    truth = {k: [] for k in ("source", "stream", "record_id", "person_id", "household_id", "file", "broken")}
+    blobs: dict[str, bytes] = {}
+    for rel in sorted(buf.by_file):
+        entries = buf.by_file[rel]
+        entries.sort(key=itemgetter(0))
+        if rel.endswith(".sqlite"):
+            base = run.shop.rows
+            run.shop.insert([tuple(e[1]) for e in entries])
+            run.shop.rows += len(entries)
+        else:
+            is_csv = ".csv" in rel
+            new_file = rel not in run.files.lines
+            header = (ORDER_COLUMNS if "orders_" in rel else LEAD_COLUMNS) if is_csv else None
+            base = run.files.line_count(rel, header=header)
+            if is_csv:
+                blobs[rel] = csv_blob([e[1] for e in entries], header if new_file else None)
+            else:
+                blobs[rel] = b"\n".join(e[1] for e in entries) + b"\n"
+            run.files.lines[rel] = base + len(entries)
+        for n, (_, _, source, stream, record_id, person_id, household_id, broken) in enumerate(entries, base + 1):
+            truth["source"].append(source)
+            truth["stream"].append(stream)
+            truth["record_id"].append(record_id if record_id is not None else f"{rel}:{n}")
+            truth["person_id"].append(person_id)
+            truth["household_id"].append(household_id)
+            truth["file"].append(rel)
+            truth["broken"].append(broken)
+            if broken:
+                run.file_broken[rel] += 1
+                run.stream_broken[stream] += 1
+                run.broken_kinds[broken] += 1
+            run.stream_records[stream] += 1
+        run.file_records[rel] += len(entries)
+    run.files.write_chunk(blobs)
+    run.truth.write(truth)
+
+
+def _prepare_out(out: Path) -> None:
+    """Start from a clean folder: day files of an earlier run would otherwise linger."""
+    out.mkdir(parents=True, exist_ok=True)
+    present = {p.name for p in out.iterdir()}
+    foreign = present - set(OUTPUT_DIRS) - set(OUTPUT_FILES)
+    if foreign:
+        raise ValueError(f"{out} holds {len(foreign)} entries that are not generator output "
+                         f"(e.g. {sorted(foreign)[0]!r}); choose an empty or new folder")
+    for name in OUTPUT_DIRS:
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: float = 0.02,
+                  start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True,
+                  sources: tuple[str, ...] = ALL_SOURCES, chunk_persons: int = CHUNK_PERSONS) -> dict:
+    if customers < 1:
+        raise ValueError(f"--customers must be at least 1 (got {customers})")
+    if not 0 <= broken_share < 0.5:
+        raise ValueError(f"--broken-share must be in [0, 0.5) (got {broken_share})")
+    if days < 1:
+        raise ValueError(f"--days must be at least 1 (got {days})")
+    if isinstance(start, str):
+        try:
+            start = date.fromisoformat(start)
+        except ValueError:
+            raise ValueError(f"--start must be a date like 2026-01-01 (got {start!r})") from None
+    unknown = set(sources) - set(ALL_SOURCES)
+    if unknown:
+        raise ValueError(f"unknown sources {sorted(unknown)}; choose from {list(ALL_SOURCES)}")
+    out = Path(out_dir)
+    _prepare_out(out)
+    run = _Run(out, seed, broken_share, start, days, compress, tuple(sources))
+    try:
+        for chunk_start in range(0, customers, chunk_persons):
+            count = min(chunk_persons, customers - chunk_start)
+            rng = random.Random(f"{seed}:{chunk_start}")
+            persons = make_persons(chunk_start, count, seed, run.registry, rng)
+            maker = _ChunkMaker(run, rng)
+            for p in persons:
+                run.households.add(p.household_id)
+                if "web" in sources and p.web:
+                    maker.web(p)
+                if "app" in sources and p.app:
+                    maker.app(p)
+                if "social" in sources and p.social:
+                    maker.social(p)
+                if "transactions" in sources:
+                    maker.store_orders(p)
+            maker.test_traffic(1 + count // 1000)
+            run.persons += count
+            _flush(run, maker.buf)
+    finally:
+        run.files.close()
+        if run.shop:
+            run.shop.close()
+        run.truth.close()
+    if run.shop:
+        run.file_records["transactions/shop.sqlite"] += 0  # listed even when empty
+    manifest = {
+        "generator": "pipelines.sample_data",
+        "generator_version": GENERATOR_VERSION,
+        "parameters": {"customers": customers, "seed": seed, "broken_share": broken_share,
+                       "start": start.isoformat(), "days": days, "compress": compress,
+                       "sources": list(sources)},
+        "persons": run.persons,
+        "households": len(run.households),
+        "records": sum(run.stream_records.values()),
+        "broken": sum(run.stream_broken.values()),
+        "broken_by_kind": dict(sorted(run.broken_kinds.items())),
+        "streams": {s: {"records": run.stream_records[s], "broken": run.stream_broken[s]}
+                    for s in sorted(run.stream_records)},
+        "files": {rel: {"records": run.file_records[rel], "broken": run.file_broken[rel]}
+                  for rel in sorted(run.file_records)},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest

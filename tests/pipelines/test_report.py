@@ -37,7 +37,7 @@ def build_report_fixture(home: Path) -> Path:
     con.execute("""CREATE TABLE staging.customer_records AS
         SELECT ['web', 'app', 'social', 'transactions'][(i % 4) + 1] AS source,
                'r' || i AS record_id,
-               TIMESTAMP '2026-03-01 08:00:00' + INTERVAL (i % 10) DAY AS event_time
+               TIMESTAMP '2026-03-01 08:00:00' + INTERVAL ((i * i + i // 4) % 10) DAY AS event_time
         FROM range(400) t(i)""")
     # Customers 0..89 have one record per source; 90..99 are web-only with 4 web records each.
     con.execute("""CREATE TABLE identity.record_map AS

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,7 @@ import pytest
 from profiles.crm_sync import sync
 from profiles.privacy import apply_suppressions, forget, needle_pattern, suppressed_hashes
 from tests.profiles._sync_helpers import build_golden
+from tests.profiles.conftest import build_profile_warehouse
 from warehouse.connection import connect_home
 
 FORGOTTEN_EMAIL = "maria.garcia@gmail.com"
@@ -141,12 +143,22 @@ def files_containing(home: Path, needle: str) -> list[str]:
     return hits
 
 
+@pytest.fixture(scope="module")
+def _forgotten_once(tmp_path_factory) -> tuple[Path, object]:
+    home = build_profile_warehouse(tmp_path_factory.mktemp("privacy") / "home")
+    _build_home(home)
+    assert files_containing(home, FORGOTTEN_EMAIL), "the fixture must contain the person first"
+    result = forget(home, email="Maria.Garcia@GMAIL.com", request_id="req-1")
+    return home, result
+
+
 @pytest.fixture
-def forgotten_home(profile_warehouse: Path) -> tuple[Path, object]:
-    _build_home(profile_warehouse)
-    assert files_containing(profile_warehouse, FORGOTTEN_EMAIL), "the fixture must contain the person first"
-    result = forget(profile_warehouse, email="Maria.Garcia@GMAIL.com", request_id="req-1")
-    return profile_warehouse, result
+def forgotten_home(_forgotten_once, tmp_path) -> tuple[Path, object]:
+    """A private copy of the forgotten home per test (forget itself runs once per module)."""
+    home, result = _forgotten_once
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    return copy, result
 
 
 def test_forget_leaves_no_trace_of_email_or_phone_in_any_file(forgotten_home):

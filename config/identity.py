@@ -1,0 +1,102 @@
+"""Settings model of `config/identity.yaml`: merge protection, blocking rules and match thresholds."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from config.loader import load_config
+
+IDENTIFIER_TYPES = (
+    "user_id", "email", "phone", "social_handle", "order_id", "anonymous_id", "device_id",
+)
+
+# Named blocking keys; each maps to a fixed SQL expression in identity.matching (never user text).
+BLOCKING_KEYS = (
+    "first_name_key", "last_name_key", "first_initial", "last_name_prefix3", "full_name_key",
+    "email", "email_local", "phone", "phone_last7", "birth_date", "birth_year", "postcode",
+    "house_number", "city", "street", "country",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeterministicSettings(_Strict):
+    priority: list[str] = Field(default_factory=lambda: list(IDENTIFIER_TYPES))
+    limits: dict[str, int] = Field(default_factory=lambda: {"user_id": 1, "email": 5, "phone": 3})
+    blocked_values: list[str] = Field(default_factory=list)
+    blocked_patterns: list[str] = Field(default_factory=list)
+    max_user_ids_per_value: int = Field(2, ge=1)
+    max_names_per_value: int = Field(4, ge=1)
+
+    @field_validator("priority")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in IDENTIFIER_TYPES]
+        if unknown:
+            raise ValueError(f"unknown identifier type(s) {unknown}; known: {list(IDENTIFIER_TYPES)}")
+        missing = [t for t in IDENTIFIER_TYPES if t not in value]
+        return list(value) + missing
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            if key not in IDENTIFIER_TYPES:
+                raise ValueError(f"unknown identifier type {key!r}; known: {list(IDENTIFIER_TYPES)}")
+            if limit < 1:
+                raise ValueError(f"limit for {key} must be at least 1")
+        return value
+
+    @field_validator("blocked_patterns")
+    @classmethod
+    def _valid_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from None
+        return value
+
+
+class MatchSettings(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.97, gt=0, lt=1)
+    blocking_rules: list[list[str]] = Field(default_factory=lambda: [["last_name_key", "first_initial"]])
+    max_block_size: int = Field(2000, ge=2)
+    u_sample_pairs: int = Field(1_000_000, ge=1000)
+    em_max_iterations: int = Field(25, ge=1)
+    em_tolerance: float = Field(1e-4, gt=0)
+    initial_match_share: float = Field(0.1, gt=0, lt=1)
+    term_frequency_adjustment: bool = True
+    random_seed: int = 42
+
+    @field_validator("blocking_rules")
+    @classmethod
+    def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
+        for rule in rules:
+            if not rule:
+                raise ValueError("a blocking rule needs at least one key")
+            unknown = [k for k in rule if k not in BLOCKING_KEYS]
+            if unknown:
+                raise ValueError(f"unknown blocking key(s) {unknown}; known: {list(BLOCKING_KEYS)}")
+        return rules
+
+
+class ClusteringSettings(_Strict):
+    block_on_conflicting_birth_date: bool = True
+
+
+class IdentitySettings(_Strict):
+    deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
+    match: MatchSettings = Field(default_factory=MatchSettings)
+    clustering: ClusteringSettings = Field(default_factory=ClusteringSettings)
+    debug: bool = False
+    default_region: dict[str, str | None] = Field(default_factory=dict)
+
+
+def load_identity_settings(path: Path | None = None) -> IdentitySettings:
+    return load_config("identity", IdentitySettings, path)

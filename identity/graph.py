@@ -1,0 +1,166 @@
+"""The deterministic identity graph: records sharing a strong identifier are one customer.
+
+An identifier value (a user id, an email, an E.164 phone, a cookie, a device, a handle, an
+order id) is a link over every record that carries it. Links are filtered by merge protection
+before any clustering: placeholder values are blocked, values carried by implausibly many distinct
+people are capped, and a value that would put more than the allowed number of user ids (emails,
+phones) into one customer is refused as a whole, in priority order. Every refused link is kept
+with its reason for `identity.rejected_edges`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from config.identity import DeterministicSettings
+from identity.components import constrained_components
+from identity.protection import blocked_mask
+
+# Types whose values are compared case-insensitively (the rest are opaque ids, kept as sent).
+_CASE_INSENSITIVE = {"email", "social_handle"}
+# Types never capped by the frequency rule (a user id is the account itself; an order is unique).
+_UNCAPPED = {"user_id", "order_id"}
+
+
+@dataclass
+class DeterministicResult:
+    labels: pl.Series            # cluster label per record index
+    edges: pl.DataFrame          # rec_left, rec_right, identifier_type (accepted star edges)
+    rejected: pl.DataFrame       # rec_left, rec_right, identifier_type, value, reason
+    identifiers: pl.DataFrame    # rec, id_type, value (all non-null identifiers, before filtering)
+    violating_components: int
+
+
+def identifier_table(records: pl.DataFrame, types: list[str]) -> pl.DataFrame:
+    """Long form (rec, id_type, value) of every non-null identifier of the records."""
+    parts = []
+    for id_type in types:
+        if id_type not in records.columns:
+            continue
+        value = pl.col(id_type).cast(pl.Utf8).str.strip_chars()
+        if id_type in _CASE_INSENSITIVE:
+            value = value.str.to_lowercase()
+        parts.append(
+            records.select(
+                pl.col("rec"), pl.lit(id_type).alias("id_type"), value.alias("value")
+            ).filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+        )
+    # an alias event's previous_id is an anonymous id of the same person
+    if "previous_id" in records.columns and "anonymous_id" in types:
+        parts.append(
+            records.select(
+                pl.col("rec"), pl.lit("anonymous_id").alias("id_type"),
+                pl.col("previous_id").cast(pl.Utf8).str.strip_chars().alias("value"),
+            ).filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+        )
+    if not parts:
+        return pl.DataFrame(schema={"rec": pl.UInt32, "id_type": pl.Utf8, "value": pl.Utf8})
+    return pl.concat(parts).with_columns(pl.col("rec").cast(pl.UInt32)).unique()
+
+
+def screen_values(
+    identifiers: pl.DataFrame, records: pl.DataFrame, settings: DeterministicSettings
+) -> pl.DataFrame:
+    """(id_type, value, reason) of values that must not link: blocked placeholders and capped values."""
+    values = identifiers.select("id_type", "value").unique()
+    blocked = values.filter(
+        blocked_mask(values["value"], settings.blocked_values, settings.blocked_patterns)
+    ).with_columns(pl.lit("blocked_value").alias("reason"))
+
+    people = records.select(
+        "rec",
+        pl.col("user_id").cast(pl.Utf8) if "user_id" in records.columns else pl.lit(None, pl.Utf8).alias("user_id"),
+        pl.concat_str(
+            [pl.col("first_name_key"), pl.col("last_name_key")], separator="|"
+        ).alias("name") if {"first_name_key", "last_name_key"} <= set(records.columns)
+        else pl.lit(None, pl.Utf8).alias("name"),
+    )
+    shared = (
+        identifiers.filter(~pl.col("id_type").is_in(list(_UNCAPPED)))
+        .join(people, on="rec")
+        .group_by("id_type", "value")
+        .agg(
+            pl.col("user_id").drop_nulls().n_unique().alias("user_ids"),
+            pl.col("name").drop_nulls().n_unique().alias("names"),
+        )
+        .filter(
+            (pl.col("user_ids") > settings.max_user_ids_per_value)
+            | (pl.col("names") > settings.max_names_per_value)
+        )
+        .select("id_type", "value", pl.lit("frequency_cap").alias("reason"))
+    )
+    return pl.concat([blocked, shared]).unique(subset=["id_type", "value"], keep="first")
+
+
+def _star_pairs(links: pl.DataFrame) -> pl.DataFrame:
+    """Each link as star edges from its smallest record to every other record."""
+    anchors = links.group_by("id_type", "value").agg(pl.col("rec").min().alias("anchor"))
+    return (
+        links.join(anchors, on=["id_type", "value"])
+        .filter(pl.col("rec") != pl.col("anchor"))
+        .select(
+            pl.col("anchor").alias("rec_left"), pl.col("rec").alias("rec_right"),
+            pl.col("id_type").alias("identifier_type"), "value",
+        )
+    )
+
+
+def deterministic_graph(
+    records: pl.DataFrame,
+    settings: DeterministicSettings,
+    screened: pl.DataFrame | None = None,
+) -> DeterministicResult:
+    """Cluster records (column `rec` = 0..n-1) by shared identifiers under merge protection."""
+    n = records.height
+    identifiers = identifier_table(records, settings.priority)
+    if screened is None:
+        screened = screen_values(identifiers, records, settings)
+    usable = identifiers.join(screened.select("id_type", "value"), on=["id_type", "value"], how="anti")
+    refused = identifiers.join(screened, on=["id_type", "value"], how="inner")
+
+    # only values on two or more records are links
+    multi = usable.group_by("id_type", "value").agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+    links = usable.join(multi.select("id_type", "value"), on=["id_type", "value"], how="semi")
+    rank = {t: i for i, t in enumerate(settings.priority)}
+    link_keys = (
+        links.select("id_type", "value").unique()
+        .with_columns(pl.col("id_type").replace_strict(rank, return_dtype=pl.Int64).alias("rank"))
+        .sort("rank", "value")
+        .with_row_index("link_id")
+    )
+    link_rows = links.join(link_keys, on=["id_type", "value"]).select(
+        "link_id", pl.col("rec").alias("node"), "rank"
+    )
+    limited = identifiers.join(screened.select("id_type", "value"), on=["id_type", "value"], how="anti").filter(
+        pl.col("id_type").is_in(list(settings.limits))
+    ).select(pl.col("rec").alias("node"), "id_type", "value")
+    result = constrained_components(n, link_rows, limited, settings.limits)
+
+    refused_links = pl.DataFrame(
+        result.rejected, schema={"link_id": pl.UInt32, "reason": pl.Utf8}, orient="row"
+    ).join(link_keys.with_columns(pl.col("link_id").cast(pl.UInt32)), on="link_id")
+    limit_refused = links.join(refused_links.select("id_type", "value", "reason"), on=["id_type", "value"])
+    accepted = links.join(refused_links.select("id_type", "value"), on=["id_type", "value"], how="anti")
+
+    edges = _star_pairs(accepted).drop("value")
+    multi_refused = refused.join(
+        refused.group_by("id_type", "value").agg(pl.len().alias("n")).filter(pl.col("n") > 1),
+        on=["id_type", "value"], how="semi",
+    )
+    rejected_parts = []
+    for frame in (multi_refused, limit_refused):
+        if frame.height:
+            reasons = frame.select("id_type", "value", "reason").unique(subset=["id_type", "value"])
+            rejected_parts.append(
+                _star_pairs(frame.select("rec", "id_type", "value")).join(
+                    reasons.rename({"id_type": "identifier_type"}), on=["identifier_type", "value"]
+                )
+            )
+    rejected = (
+        pl.concat(rejected_parts)
+        if rejected_parts
+        else pl.DataFrame(schema={"rec_left": pl.UInt32, "rec_right": pl.UInt32, "identifier_type": pl.Utf8,
+                                  "value": pl.Utf8, "reason": pl.Utf8})
+    )
+    return DeterministicResult(result.labels, edges, rejected, identifiers, result.violating_components)

@@ -1,0 +1,394 @@
+"""Probabilistic matching (Fellegi-Sunter) over distinct identity signatures.
+
+Named, inspectable steps as in Splink: signatures -> blocking -> comparison levels -> u by random
+sampling, m by EM -> match weights (+ term-frequency adjustment of exact name agreement) -> a
+match probability per pair. Pairs are scored inside DuckDB (its Jaro-Winkler and Damerau-
+Levenshtein run at millions of pairs a second over the candidate table); EM runs on the handful of
+distinct comparison patterns with their counts, not on the pairs themselves.
+
+A signature is a distinct combination of matching attributes within one deterministic cluster:
+thousands of page views of one cookie collapse to nothing, one identify event with a name and an
+email to one signature. That collapse is where the speed comes from.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from config.identity import MatchSettings
+
+MATCH_COLUMNS = (
+    "first_name_key", "last_name_key", "email", "phone", "birth_date",
+    "postcode", "house_number", "street", "city", "country",
+)
+
+
+@dataclass(frozen=True)
+class Level:
+    value: int
+    name: str
+    sql: str           # condition on l.<col>/r.<col>; evaluated in order, first true wins
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    null_sql: str      # true when the comparison cannot be made (a side lacks the field)
+    levels: tuple[Level, ...]
+    tf_column: str | None = None   # exact level gets a term-frequency adjustment on this column
+
+
+def _jw(col: str) -> str:
+    return f"jaro_winkler_similarity(l.{col}, r.{col})"
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "first_name", "l.first_name_key IS NULL OR r.first_name_key IS NULL",
+        (
+            Level(3, "exact", "l.first_name_key = r.first_name_key"),
+            Level(2, "jaro_winkler>=0.92", f"{_jw('first_name_key')} >= 0.92"),
+            Level(1, "jaro_winkler>=0.80 or first token equal",
+                  f"{_jw('first_name_key')} >= 0.80 OR split_part(l.first_name_key, ' ', 1) = split_part(r.first_name_key, ' ', 1)"),
+        ),
+        tf_column="first_name_key",
+    ),
+    Comparison(
+        "last_name", "l.last_name_key IS NULL OR r.last_name_key IS NULL",
+        (
+            Level(3, "exact", "l.last_name_key = r.last_name_key"),
+            Level(2, "jaro_winkler>=0.92", f"{_jw('last_name_key')} >= 0.92"),
+            Level(1, "one surname of a double surname",
+                  "split_part(l.last_name_key, ' ', 1) = split_part(r.last_name_key, ' ', 1) "
+                  "OR contains(l.last_name_key, r.last_name_key) OR contains(r.last_name_key, l.last_name_key)"),
+        ),
+        tf_column="last_name_key",
+    ),
+    Comparison(
+        "email", "l.email IS NULL OR r.email IS NULL",
+        (
+            Level(3, "exact", "l.email = r.email"),
+            Level(2, "jaro_winkler>=0.94 (typo)", f"{_jw('email')} >= 0.94"),
+            Level(1, "same local part",
+                  "split_part(l.email, '@', 1) = split_part(r.email, '@', 1)"),
+        ),
+    ),
+    Comparison(
+        "phone", "l.phone IS NULL OR r.phone IS NULL",
+        (
+            Level(2, "exact", "l.phone = r.phone"),
+            Level(1, "last 7 digits equal or jaro_winkler>=0.95",
+                  f"right(l.phone, 7) = right(r.phone, 7) OR {_jw('phone')} >= 0.95"),
+        ),
+    ),
+    Comparison(
+        "birth_date", "l.birth_date IS NULL OR r.birth_date IS NULL",
+        (
+            Level(2, "exact", "l.birth_date = r.birth_date"),
+            Level(1, "day/month transposed or one part off",
+                  "(day(l.birth_date) = month(r.birth_date) AND month(l.birth_date) = day(r.birth_date) "
+                  "AND year(l.birth_date) = year(r.birth_date)) "
+                  "OR (CAST(year(l.birth_date) = year(r.birth_date) AS INT) + CAST(month(l.birth_date) = month(r.birth_date) AS INT) "
+                  "+ CAST(day(l.birth_date) = day(r.birth_date) AS INT)) = 2"),
+        ),
+    ),
+    Comparison(
+        "postcode", "l.postcode IS NULL OR r.postcode IS NULL",
+        (Level(1, "exact", "l.postcode = r.postcode"),),
+    ),
+    Comparison(
+        "street", "l.street IS NULL OR r.street IS NULL",
+        (
+            Level(2, "exact with house number",
+                  "l.street = r.street AND l.house_number IS NOT DISTINCT FROM r.house_number"),
+            Level(1, "jaro_winkler>=0.88", f"{_jw('street')} >= 0.88"),
+        ),
+    ),
+    Comparison(
+        "city", "l.city IS NULL OR r.city IS NULL",
+        (Level(1, "exact", "l.city = r.city"),),
+    ),
+)
+
+# Blocking keys: fixed SQL over the signature table, selected by name from config (never user text).
+BLOCKING_KEY_SQL = {
+    "first_name_key": "first_name_key",
+    "last_name_key": "last_name_key",
+    "first_initial": "left(first_name_key, 1)",
+    "last_name_prefix3": "left(last_name_key, 3)",
+    "full_name_key": "concat_ws(' ', first_name_key, last_name_key)",
+    "email": "email",
+    "email_local": "split_part(email, '@', 1)",
+    "phone": "phone",
+    "phone_last7": "right(phone, 7)",
+    "birth_date": "birth_date",
+    "birth_year": "year(birth_date)",
+    "postcode": "postcode",
+    "house_number": "house_number",
+    "city": "city",
+    "street": "street",
+    "country": "country",
+}
+
+
+def level_names() -> dict[tuple[str, int], str]:
+    names = {}
+    for comp in COMPARISONS:
+        names[(comp.name, -1)] = "null"
+        names[(comp.name, 0)] = "else"
+        for lvl in comp.levels:
+            names[(comp.name, lvl.value)] = lvl.name
+    return names
+
+
+def _level_sql(comp: Comparison) -> str:
+    whens = " ".join(f"WHEN {lvl.sql} THEN {lvl.value}" for lvl in comp.levels)
+    return f"CAST(CASE WHEN {comp.null_sql} THEN -1 {whens} ELSE 0 END AS TINYINT) AS {comp.name}"
+
+
+def comparison_select(pairs: str, sigs: str = "sig") -> str:
+    """SQL giving the comparison level of every pair in relation `pairs` (columns sl, sr)."""
+    cols = ",\n  ".join(_level_sql(c) for c in COMPARISONS)
+    tf = ", ".join(
+        f"CASE WHEN l.{c.tf_column} = r.{c.tf_column} THEN l.{c.tf_column} END AS tf_{c.name}"
+        for c in COMPARISONS if c.tf_column
+    )
+    return (
+        f"SELECT p.sl, p.sr,\n  {cols},\n  {tf}\n"
+        f"FROM {pairs} p JOIN {sigs} l ON l.sig = p.sl JOIN {sigs} r ON r.sig = p.sr"
+    )
+
+
+@dataclass
+class MatchModel:
+    """Trained Fellegi-Sunter parameters: m and u per comparison level, and the prior."""
+    m: dict[str, dict[int, float]]
+    u: dict[str, dict[int, float]]
+    prior: float
+    iterations: int = 0
+    tf: dict[str, dict[str, float]] = field(default_factory=dict)  # comparison -> value -> frequency
+
+    def weight(self, comparison: str, level: int) -> float:
+        if level < 0:
+            return 0.0
+        return math.log2(max(self.m[comparison].get(level, 1e-9), 1e-9) / max(self.u[comparison].get(level, 1e-9), 1e-9))
+
+    def to_frame(self, run_id: str) -> pl.DataFrame:
+        names = level_names()
+        rows = []
+        for comp in COMPARISONS:
+            for lvl in [0] + [l.value for l in comp.levels]:
+                rows.append({
+                    "comparison": comp.name, "level": lvl, "level_name": names[(comp.name, lvl)],
+                    "m_probability": self.m[comp.name].get(lvl), "u_probability": self.u[comp.name].get(lvl),
+                    "match_weight": self.weight(comp.name, lvl), "run_id": run_id,
+                })
+        rows.append({"comparison": "_prior", "level": -1, "level_name": "prior match share",
+                     "m_probability": self.prior, "u_probability": None,
+                     "match_weight": math.log2(self.prior / (1 - self.prior)), "run_id": run_id})
+        return pl.DataFrame(rows)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> "MatchModel":
+        m: dict[str, dict[int, float]] = {}
+        u: dict[str, dict[int, float]] = {}
+        prior = 0.01
+        for row in frame.iter_rows(named=True):
+            if row["comparison"] == "_prior":
+                prior = row["m_probability"]
+                continue
+            m.setdefault(row["comparison"], {})[row["level"]] = row["m_probability"]
+            u.setdefault(row["comparison"], {})[row["level"]] = row["u_probability"]
+        return cls(m=m, u=u, prior=prior)
+
+
+def load_signatures(con: duckdb.DuckDBPyConnection, sigs: pl.DataFrame) -> None:
+    """Register the signature frame (sig, cluster, MATCH_COLUMNS...) as temp table `sig`."""
+    con.register("_sig_frame", sigs.to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE sig AS SELECT * FROM _sig_frame")
+    con.unregister("_sig_frame")
+
+
+def candidate_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict:
+    """Build temp table `pairs` (sl < sr, different clusters) from the blocking rules; return stats."""
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs (sl UINTEGER, sr UINTEGER, rule TINYINT)")
+    stats = {"skipped_blocks": 0, "pairs_by_rule": []}
+    for i, rule in enumerate(settings.blocking_rules):
+        keys = [BLOCKING_KEY_SQL[k] for k in rule]
+        key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
+        not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
+        using = ", ".join(f"k{j}" for j in range(len(keys)))
+        skipped = con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE blk AS
+            WITH k AS (SELECT sig, cluster, {key_cols} FROM sig),
+                 kk AS (SELECT * FROM k WHERE {not_null}),
+                 sizes AS (SELECT {using}, count(*) AS n FROM kk GROUP BY ALL)
+            SELECT kk.sig, kk.cluster, {', '.join('kk.' + c for c in using.split(', '))}, sizes.n
+            FROM kk JOIN sizes USING ({using})
+        """)
+        big = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {using} FROM blk WHERE n > ?)", [settings.max_block_size]
+        ).fetchone()[0]
+        stats["skipped_blocks"] += big
+        con.execute(f"""
+            INSERT INTO pairs
+            SELECT l.sig, r.sig, {i}
+            FROM blk l JOIN blk r USING ({using})
+            WHERE l.n <= {int(settings.max_block_size)} AND l.sig < r.sig AND l.cluster <> r.cluster
+        """)
+        stats["pairs_by_rule"].append(con.execute(f"SELECT count(*) FROM pairs WHERE rule = {i}").fetchone()[0])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE pairs AS
+        SELECT sl, sr, min(rule) AS rule FROM pairs GROUP BY sl, sr
+    """)
+    stats["candidate_pairs"] = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
+    return stats
+
+
+def compare_pairs(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `levels`: the comparison vector of every candidate pair."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE levels AS {comparison_select('pairs')}")
+
+
+def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[str, dict[int, float]]:
+    """u per level from random signature pairs (almost all of which are non-matches)."""
+    n_sig = con.execute("SELECT count(*) FROM sig").fetchone()[0]
+    comp_names = [c.name for c in COMPARISONS]
+    u: dict[str, dict[int, float]] = {c: {} for c in comp_names}
+    if n_sig < 2:
+        for comp in COMPARISONS:
+            u[comp.name] = {lvl.value: 1e-4 for lvl in comp.levels} | {0: 1.0}
+        return u
+    n = int(settings.u_sample_pairs)
+    seed = int(settings.random_seed)
+    # hash-based pseudo-random pairs: deterministic for a seed, no Python loop
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE upairs AS
+        SELECT CAST(hash(i, {seed}) % {n_sig} AS UINTEGER) AS sl,
+               CAST(hash(i, {seed + 1}) % {n_sig} AS UINTEGER) AS sr
+        FROM range({n}) t(i)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE upairs AS
+        SELECT p.sl, p.sr FROM upairs p JOIN sig l ON l.sig = p.sl JOIN sig r ON r.sig = p.sr
+        WHERE l.cluster <> r.cluster
+    """)
+    sums = ", ".join(f"{c}" for c in comp_names)
+    counts = pl.from_arrow(con.execute(f"""
+        WITH v AS ({comparison_select('upairs')})
+        SELECT * FROM (UNPIVOT (SELECT {sums} FROM v) ON {sums} INTO NAME comparison VALUE level)
+    """).to_arrow_table()).group_by("comparison", "level").agg(pl.len().alias("n"))
+    floor = 1.0 / (2.0 * max(n, 1))
+    for comp in COMPARISONS:
+        sub = counts.filter((pl.col("comparison") == comp.name) & (pl.col("level") >= 0))
+        total = sub["n"].sum() or 1
+        got = {int(lvl): cnt / total for lvl, cnt in zip(sub["level"], sub["n"])}
+        for lvl in [0] + [l.value for l in comp.levels]:
+            u[comp.name][lvl] = max(got.get(lvl, 0.0), floor)
+    return u
+
+
+def train_m(
+    con: duckdb.DuckDBPyConnection, u: dict[str, dict[int, float]], settings: MatchSettings
+) -> MatchModel:
+    """EM for m and the prior over the distinct comparison patterns of the candidate pairs (u fixed)."""
+    comp_names = [c.name for c in COMPARISONS]
+    patterns = con.execute(
+        f"SELECT {', '.join(comp_names)}, count(*) AS n FROM levels GROUP BY ALL"
+    ).fetchall()
+    m: dict[str, dict[int, float]] = {}
+    for comp in COMPARISONS:
+        levels = sorted([l.value for l in comp.levels], reverse=True)
+        # start believing matches mostly agree exactly
+        init = {levels[0]: 0.7}
+        rest = levels[1:] + [0]
+        for lvl in rest:
+            init[lvl] = 0.3 / len(rest)
+        m[comp.name] = init
+    prior = settings.initial_match_share
+    iterations = 0
+    if not patterns:
+        return MatchModel(m=m, u=u, prior=prior)
+    for iterations in range(1, settings.em_max_iterations + 1):
+        num = {c: {} for c in comp_names}
+        den = {c: 0.0 for c in comp_names}
+        total = matched = 0.0
+        for row in patterns:
+            count = row[-1]
+            pm, pu = prior, 1.0 - prior
+            for c, lvl in zip(comp_names, row[:-1]):
+                if lvl >= 0:
+                    pm *= m[c].get(lvl, 1e-9)
+                    pu *= u[c].get(lvl, 1e-9)
+            p = pm / (pm + pu) if pm + pu > 0 else 0.0
+            w = p * count
+            total += count
+            matched += w
+            for c, lvl in zip(comp_names, row[:-1]):
+                if lvl >= 0:
+                    num[c][lvl] = num[c].get(lvl, 0.0) + w
+                    den[c] += w
+        new_prior = min(max(matched / total, 1e-6), 1 - 1e-6)
+        delta = abs(new_prior - prior)
+        for c in comp_names:
+            if den[c] > 0:
+                for lvl in m[c]:
+                    new = max(num[c].get(lvl, 0.0) / den[c], 1e-6)
+                    delta = max(delta, abs(new - m[c][lvl]))
+                    m[c][lvl] = new
+        prior = new_prior
+        if delta < settings.em_tolerance:
+            break
+    return MatchModel(m=m, u=u, prior=prior, iterations=iterations)
+
+
+def term_frequencies(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """Share of signatures carrying each value of the term-frequency columns."""
+    out = {}
+    for comp in COMPARISONS:
+        if comp.tf_column:
+            out[comp.name] = pl.from_arrow(con.execute(f"""
+                SELECT {comp.tf_column} AS value, count(*) / sum(count(*)) OVER () AS tf
+                FROM sig WHERE {comp.tf_column} IS NOT NULL GROUP BY 1
+            """).to_arrow_table())
+    return out
+
+
+def score_levels(
+    levels: pl.DataFrame, model: MatchModel, tf_tables: dict[str, pl.DataFrame] | None,
+) -> pl.DataFrame:
+    """Add w_<comparison> columns, match_weight and match_probability to a levels frame."""
+    exprs = []
+    for comp in COMPARISONS:
+        mapping = {lvl: model.weight(comp.name, lvl) for lvl in [-1, 0] + [l.value for l in comp.levels]}
+        exprs.append(
+            pl.col(comp.name).cast(pl.Int64).replace_strict(mapping, default=0.0, return_dtype=pl.Float64)
+            .alias(f"w_{comp.name}")
+        )
+    out = levels.with_columns(exprs)
+    if tf_tables:
+        for comp in COMPARISONS:
+            if not comp.tf_column or comp.name not in tf_tables:
+                continue
+            top = max(l.value for l in comp.levels)
+            m_top = model.m[comp.name].get(top, 1e-9)
+            u_top = model.u[comp.name].get(top, 1e-9)
+            tf = tf_tables[comp.name].rename({"value": f"tf_{comp.name}", "tf": f"_tf_{comp.name}"})
+            out = out.join(tf, on=f"tf_{comp.name}", how="left")
+            # exact agreement on a value seen in a share tf of records: weight log2(m / tf), not
+            # log2(m / u): a common surname counts less than a rare one (Splink's tf adjustment)
+            out = out.with_columns(
+                pl.when((pl.col(comp.name) == top) & pl.col(f"_tf_{comp.name}").is_not_null())
+                .then((m_top / pl.col(f"_tf_{comp.name}").clip(lower_bound=u_top / 50)).log(2))
+                .otherwise(pl.col(f"w_{comp.name}"))
+                .alias(f"w_{comp.name}")
+            ).drop(f"_tf_{comp.name}")
+    prior_w = math.log2(model.prior / (1 - model.prior))
+    total = pl.sum_horizontal([pl.col(f"w_{c.name}") for c in COMPARISONS]) + prior_w
+    return out.with_columns(
+        total.alias("match_weight"),
+        (1.0 / (1.0 + (2.0 ** (-total)))).alias("match_probability"),
+    )

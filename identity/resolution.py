@@ -1,0 +1,366 @@
+"""`identity.resolve(home_or_con, mode=...)`: staging.customer_records -> identity.* tables.
+
+full: normalize every staging record, rebuild the graph, retrain the model, re-cluster, and map
+clusters to the previous customer ids (stable ids, merge/split history).
+incremental: normalize only records not yet in identity.record_map, and re-resolve only the part
+of the graph they touch (the customers sharing an identifier or a blocking key with them), with the
+stored model; everything else keeps its assignment untouched.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from config.identity import IdentitySettings, load_identity_settings
+from identity.engine import run_engine
+from identity.graph import identifier_table, screen_values
+from identity.matching import BLOCKING_KEY_SQL, MATCH_COLUMNS, MatchModel
+from identity.normalize import normalize_frame
+from identity.normalize.frame import OUTPUT_SCHEMA
+from identity.protection import mask_identifier
+from identity.schema import ensure_identity_tables, table_exists
+from identity.stable_ids import assign_customer_ids
+from warehouse.connection import connect_home
+
+
+@dataclass
+class ResolveSummary:
+    run_id: str
+    mode: str
+    records: int
+    new_records: int
+    customers: int
+    deterministic_edges: int
+    probabilistic_edges: int
+    rejected_edges: int
+    signatures: int = 0
+    candidate_pairs: int = 0
+    skipped_blocks: int = 0
+    merges: int = 0
+    splits: int = 0
+    rejected_by_reason: dict = field(default_factory=dict)
+    step_seconds: dict = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _new_run_id() -> str:
+    return "res_" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "_" + uuid.uuid4().hex[:6]
+
+
+def normalize_staging(staging: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
+    """normalize_frame per source, each with its default phone region from config."""
+    parts = []
+    for source in staging["source"].unique().sort().to_list():
+        part = staging.filter(pl.col("source") == source)
+        parts.append(normalize_frame(part, default_region=settings.default_region.get(source)))
+    if not parts:
+        return pl.DataFrame(schema=OUTPUT_SCHEMA)
+    return pl.concat(parts)
+
+
+def _read_staging(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    if not table_exists(con, "staging", "customer_records"):
+        raise FileNotFoundError(
+            "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
+        )
+    return pl.from_arrow(con.execute("SELECT * FROM staging.customer_records").to_arrow_table())
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    con.register("_frame", frame.to_arrow())
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
+    con.unregister("_frame")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    con.register("_frame", frame.to_arrow())
+    cols = ", ".join(frame.columns)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
+    con.unregister("_frame")
+
+
+def _keyed(records: pl.DataFrame, recs: pl.Series, prefix: str) -> pl.DataFrame:
+    keys = records.select("source", "record_id")
+    return keys.gather(recs).rename({"source": f"{prefix}_source", "record_id": f"{prefix}_record_id"})
+
+
+def _affected_records(
+    con: duckdb.DuckDBPyConnection, everything: pl.DataFrame, new_mask: pl.Series,
+    settings: IdentitySettings,
+) -> pl.Series:
+    """Boolean mask: new records plus every record of a customer they could join."""
+    new = everything.filter(new_mask)
+    ids = identifier_table(everything, settings.deterministic.priority)
+    new_ids = ids.join(new.select("rec"), on="rec", how="semi").select("id_type", "value").unique()
+    touching = ids.join(new_ids, on=["id_type", "value"], how="semi")["rec"]
+    con.register("_everything", everything.select("rec", *[c for c in MATCH_COLUMNS if c in everything.columns]).to_arrow())
+    con.register("_newrec", new.select("rec").to_arrow())
+    block_hits = []
+    for rule in settings.match.blocking_rules:
+        keys = [BLOCKING_KEY_SQL[k] for k in rule]
+        key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
+        not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
+        using = ", ".join(f"k{j}" for j in range(len(keys)))
+        block_hits.append(pl.from_arrow(con.execute(f"""
+            WITH k AS (SELECT rec, {key_cols} FROM _everything),
+                 nk AS (SELECT DISTINCT {using} FROM k SEMI JOIN _newrec USING (rec) WHERE {not_null})
+            SELECT k.rec FROM k JOIN nk USING ({using})
+        """).to_arrow_table())["rec"])
+    con.unregister("_everything")
+    con.unregister("_newrec")
+    seeds = pl.concat([new["rec"].cast(pl.UInt32), touching.cast(pl.UInt32),
+                       *[b.cast(pl.UInt32) for b in block_hits]]).unique()
+    customers = everything.filter(pl.col("rec").is_in(seeds.implode()) & pl.col("customer_id").is_not_null())[
+        "customer_id"].unique()
+    return new_mask | everything["rec"].is_in(seeds.implode()) | everything["customer_id"].is_in(customers.implode())
+
+
+def resolve(
+    home_or_con: str | Path | duckdb.DuckDBPyConnection,
+    mode: str = "incremental",
+    settings: IdentitySettings | None = None,
+    debug: bool | None = None,
+) -> ResolveSummary:
+    """Resolve staging records into customers; `mode` is "full" or "incremental".
+
+    An incremental run on a warehouse that was never resolved is a full run.
+    """
+    if mode not in ("full", "incremental"):
+        raise ValueError(f"mode must be 'full' or 'incremental', not {mode!r}")
+    settings = settings or load_identity_settings()
+    if debug is not None:
+        settings = settings.model_copy(update={"debug": debug})
+    own = not isinstance(home_or_con, duckdb.DuckDBPyConnection)
+    con = connect_home(home_or_con) if own else home_or_con
+    try:
+        return _resolve(con, mode, settings)
+    finally:
+        if own:
+            con.close()
+
+
+def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings) -> ResolveSummary:
+    run_id = _new_run_id()
+    started = _now()
+    steps: dict[str, float] = {}
+    ensure_identity_tables(con)
+    t = time.perf_counter()
+    staging = _read_staging(con)
+    previous = pl.from_arrow(con.execute(
+        "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map"
+    ).to_arrow_table())
+    if previous.height == 0 or not table_exists(con, "identity", "normalized_records"):
+        mode = "full"
+    steps["read_staging"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    staging = staging.unique(subset=["source", "record_id"], keep="last", maintain_order=True)
+    if mode == "full":
+        normalized = normalize_staging(staging, settings)
+        new_count = staging.join(previous, on=["source", "record_id"], how="anti").height
+    else:
+        fresh = staging.join(previous, on=["source", "record_id"], how="anti")
+        new_count = fresh.height
+        known = pl.from_arrow(con.execute("SELECT * FROM identity.normalized_records").to_arrow_table())
+        normalized = pl.concat([known, normalize_staging(fresh, settings)], how="vertical_relaxed")
+        normalized = normalized.unique(subset=["source", "record_id"], keep="last")
+    normalized = normalized.sort("source", "record_id")
+    steps["normalize"] = time.perf_counter() - t
+
+    everything = normalized.with_row_index("rec").join(
+        previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left"
+    )
+    model = None
+    screened = None
+    if mode == "incremental":
+        if new_count == 0:
+            return _finish_noop(con, run_id, started, everything, steps)
+        t = time.perf_counter()
+        ids = identifier_table(everything, settings.deterministic.priority)
+        screened = screen_values(ids, everything, settings.deterministic)
+        mask = _affected_records(con, everything, everything["customer_id"].is_null(), settings)
+        weights = pl.from_arrow(con.execute(
+            "SELECT * FROM identity.match_weights WHERE run_id = "
+            "(SELECT run_id FROM identity.runs WHERE mode = 'full' AND status = 'ok' ORDER BY started_at DESC LIMIT 1)"
+        ).to_arrow_table())
+        model = MatchModel.from_frame(weights) if weights.height else None
+        subset = everything.filter(mask)
+        steps["affected_set"] = time.perf_counter() - t
+    else:
+        subset = everything
+    tf_tables = _tf_tables(con, normalized) if settings.match.term_frequency_adjustment else None
+    local = subset.drop("rec").with_row_index("rec")
+    result = run_engine(local, settings, model=model, screened=screened, tf_tables=tf_tables, con=con)
+    steps.update(result.steps)
+
+    t = time.perf_counter()
+    assignment = local.select("source", "record_id", pl.Series("cluster", result.labels).cast(pl.Int64))
+    prev_subset = previous.join(local.select("source", "record_id"), on=["source", "record_id"], how="semi")
+    used = set(pl.from_arrow(con.execute(
+        "SELECT customer_id FROM identity.customers UNION SELECT old_customer_id FROM identity.id_history "
+        "UNION SELECT new_customer_id FROM identity.id_history"
+    ).to_arrow_table())["customer_id"].to_list())
+    mapping, history = assign_customer_ids(assignment, prev_subset, used)
+    now = _now()
+    record_map = (
+        assignment.join(mapping, on="cluster")
+        .join(prev_subset.select("source", "record_id", "first_assigned_at"), on=["source", "record_id"], how="left")
+        .select("source", "record_id", "customer_id",
+                pl.col("first_assigned_at").fill_null(pl.lit(now)), pl.lit(run_id).alias("run_id"))
+    )
+    steps["stable_ids"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    det_edges = pl.concat([
+        _keyed(local, result.deterministic_edges["rec_left"], "left"),
+        _keyed(local, result.deterministic_edges["rec_right"], "right"),
+    ], how="horizontal").with_columns(
+        pl.lit("deterministic").alias("edge_kind"), result.deterministic_edges["identifier_type"],
+        pl.lit(None, pl.Float64).alias("match_probability"), pl.lit(None, pl.Float64).alias("match_weight"),
+        pl.lit(run_id).alias("run_id"),
+    )
+    pe = result.probabilistic_edges
+    prob_edges = pl.concat([
+        _keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right"),
+    ], how="horizontal").with_columns(
+        pl.lit("probabilistic").alias("edge_kind"), pl.lit(None, pl.Utf8).alias("identifier_type"),
+        pe["match_probability"], pe["match_weight"], pl.lit(run_id).alias("run_id"),
+    )
+    comparisons = _edge_comparisons(local, pe, run_id)
+    rj = result.rejected
+    rejected = pl.concat([
+        _keyed(local, rj["rec_left"], "left"), _keyed(local, rj["rec_right"], "right"),
+    ], how="horizontal").with_columns(
+        rj["edge_kind"], rj["identifier_type"],
+        rj["value"].map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value"),
+        rj["match_probability"], rj["reason"], pl.lit(run_id).alias("run_id"),
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _replace(con, "identity.normalized_records", normalized)
+        if mode == "full":
+            for table, frame in (("identity.record_map", record_map), ("identity.edges", det_edges),
+                                 ("identity.rejected_edges", rejected), ("identity.edge_comparisons", comparisons)):
+                con.execute(f"DELETE FROM {table}")
+                _insert(con, table, frame)
+            _insert(con, "identity.edges", prob_edges)
+        else:
+            con.register("_touched", local.select("source", "record_id").to_arrow())
+            con.execute("DELETE FROM identity.record_map WHERE (source, record_id) IN (SELECT (source, record_id) FROM _touched)")
+            for table in ("identity.edges", "identity.rejected_edges", "identity.edge_comparisons"):
+                con.execute(f"DELETE FROM {table} WHERE (left_source, left_record_id) IN "
+                            f"(SELECT (source, record_id) FROM _touched)")
+            con.unregister("_touched")
+            _insert(con, "identity.record_map", record_map)
+            _insert(con, "identity.edges", det_edges)
+            _insert(con, "identity.edges", prob_edges)
+            _insert(con, "identity.rejected_edges", rejected)
+            _insert(con, "identity.edge_comparisons", comparisons)
+        _insert(con, "identity.id_history", history.with_columns(
+            pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
+        _rebuild_customers(con, run_id)
+        if mode == "full" and result.model is not None:
+            _insert(con, "identity.match_weights", result.model.to_frame(run_id))
+        for name, frame in result.debug_tables.items():
+            _replace(con, f"identity.{name}", frame)
+        steps["write_tables"] = time.perf_counter() - t
+        summary = ResolveSummary(
+            run_id=run_id, mode=mode, records=normalized.height, new_records=new_count,
+            customers=con.execute("SELECT count(*) FROM identity.customers").fetchone()[0],
+            deterministic_edges=det_edges.height, probabilistic_edges=prob_edges.height,
+            rejected_edges=rejected.height, signatures=result.stats.get("signatures", 0),
+            candidate_pairs=result.stats.get("candidate_pairs", 0),
+            skipped_blocks=result.stats.get("skipped_blocks", 0),
+            merges=history.filter(pl.col("reason") == "merge").height,
+            splits=history.filter(pl.col("reason") == "split").height,
+            rejected_by_reason=dict(rejected.group_by("reason").len().sort("reason").iter_rows()),
+            step_seconds={k: round(v, 3) for k, v in steps.items()},
+        )
+        _record_run(con, summary, started, "ok")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _tf_tables(con: duckdb.DuckDBPyConnection, normalized: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Name frequencies over all distinct records' names: the same in full and incremental runs."""
+    out = {}
+    for comp, col in (("first_name", "first_name_key"), ("last_name", "last_name_key")):
+        distinct = normalized.select(col, "email", "phone", "birth_date").unique().drop_nulls(col)
+        out[comp] = distinct.group_by(col).agg(pl.len().alias("n")).select(
+            pl.col(col).alias("value"), (pl.col("n") / pl.col("n").sum()).alias("tf")
+        )
+    return out
+
+
+def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    from identity.matching import COMPARISONS, level_names
+    names = level_names()
+    schema = {"left_source": pl.Utf8, "left_record_id": pl.Utf8, "right_source": pl.Utf8,
+              "right_record_id": pl.Utf8, "comparison": pl.Utf8, "level": pl.Int8,
+              "level_name": pl.Utf8, "weight": pl.Float64, "run_id": pl.Utf8}
+    if pe.height == 0:
+        return pl.DataFrame(schema=schema)
+    keyed = pl.concat([_keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right")],
+                      how="horizontal")
+    parts = []
+    for comp in COMPARISONS:
+        mapping = {lvl: names[(comp.name, lvl)] for lvl in [-1, 0] + [l.value for l in comp.levels]}
+        parts.append(keyed.with_columns(
+            pl.lit(comp.name).alias("comparison"), pe[comp.name].cast(pl.Int8).alias("level"),
+            pe[comp.name].cast(pl.Int64).replace_strict(mapping, return_dtype=pl.Utf8).alias("level_name"),
+            pe[f"w_{comp.name}"].alias("weight"), pl.lit(run_id).alias("run_id"),
+        ))
+    return pl.concat(parts).select(list(schema))
+
+
+def _rebuild_customers(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _new_customers AS
+        SELECT m.customer_id, count(*) AS record_count,
+               CAST(min(n.event_time) AS TIMESTAMP) AS first_seen,
+               CAST(max(n.event_time) AS TIMESTAMP) AS last_seen,
+               coalesce(any_value(c.created_run_id), ?) AS created_run_id
+        FROM identity.record_map m
+        LEFT JOIN identity.normalized_records n USING (source, record_id)
+        LEFT JOIN identity.customers c USING (customer_id)
+        GROUP BY m.customer_id
+    """, [run_id])
+    con.execute("DELETE FROM identity.customers")
+    con.execute("INSERT INTO identity.customers SELECT * FROM _new_customers ORDER BY customer_id")
+    con.execute("DROP TABLE _new_customers")
+
+
+def _record_run(con, summary: ResolveSummary, started: datetime, status: str) -> None:
+    con.execute(
+        "INSERT INTO identity.runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [summary.run_id, summary.mode, started, _now(), status, summary.records, summary.new_records,
+         summary.customers, summary.deterministic_edges, summary.probabilistic_edges,
+         summary.rejected_edges, summary.signatures, summary.candidate_pairs, summary.skipped_blocks,
+         json.dumps(summary.step_seconds)],
+    )
+
+
+def _finish_noop(con, run_id, started, everything, steps) -> ResolveSummary:
+    summary = ResolveSummary(
+        run_id=run_id, mode="incremental", records=everything.height, new_records=0,
+        customers=con.execute("SELECT count(*) FROM identity.customers").fetchone()[0],
+        deterministic_edges=0, probabilistic_edges=0, rejected_edges=0,
+        step_seconds={k: round(v, 3) for k, v in steps.items()},
+    )
+    _record_run(con, summary, started, "ok")
+    return summary

@@ -18,11 +18,13 @@ The customers (ids are fixed so tests can name them):
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from warehouse.connection import connect_home
+from warehouse.layout import HomeLayout
 
 NORMALIZED_COLUMNS = [
     "source", "record_id", "event_time", "anonymous_id", "previous_id", "user_id", "device_id",
@@ -143,6 +145,8 @@ EVENTS = {
 def build_profile_warehouse(home: Path) -> Path:
     """Write the fixture tables into `home/warehouse.duckdb` (replacing them) and return `home`."""
     con = connect_home(home)
+    # One transaction: a commit per INSERT into a file database costs a sync each.
+    con.execute("BEGIN TRANSACTION")
     try:
         col_defs = ", ".join(
             f"{c} TIMESTAMP" if c == "event_time" else f"{c} DATE" if c == "birth_date" else f"{c} VARCHAR"
@@ -186,6 +190,7 @@ def build_profile_warehouse(home: Path) -> Path:
             "USING (source, record_id) GROUP BY customer_id"
         )
         _build_raw(con)
+        con.execute("COMMIT")
     finally:
         con.close()
     return home
@@ -258,7 +263,18 @@ def _build_raw(con) -> None:
             )
 
 
+@pytest.fixture(scope="session")
+def _profile_warehouse_template(tmp_path_factory) -> Path:
+    return build_profile_warehouse(tmp_path_factory.mktemp("profile_template") / "home")
+
+
 @pytest.fixture
-def profile_warehouse(tmp_path: Path) -> Path:
-    """A home folder with six resolved customers (see the module docstring); connection closed."""
-    return build_profile_warehouse(tmp_path / "home")
+def profile_warehouse(tmp_path: Path, _profile_warehouse_template: Path) -> Path:
+    """A home folder with six resolved customers (see the module docstring); connection closed.
+
+    Built once per session and copied: each test gets its own writable warehouse file.
+    """
+    home = tmp_path / "home"
+    HomeLayout(home).ensure()
+    shutil.copyfile(HomeLayout(_profile_warehouse_template).database, HomeLayout(home).database)
+    return home

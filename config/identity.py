@@ -88,6 +88,7 @@ class MatchSettings(_Strict):
 
 class ClusteringSettings(_Strict):
     block_on_conflicting_birth_date: bool = True
+    require_person_evidence: bool = True
 
 
 class IdentitySettings(_Strict):

@@ -102,7 +102,7 @@ def run_engine(
             if tf_tables is None and settings.match.term_frequency_adjustment:
                 tf_tables = term_frequencies(con)
             t = time.perf_counter()
-            levels = pl.from_arrow(con.execute("SELECT * FROM levels").to_arrow_table())
+            levels = pl.from_arrow(con.execute("SELECT * EXCLUDE (same) FROM levels WHERE NOT same").to_arrow_table())
             scored = score_levels(levels, model, tf_tables if settings.match.term_frequency_adjustment else None)
             ends = sigs.select("sig", "cluster", "rep")
             scored = (
@@ -120,6 +120,13 @@ def run_engine(
                 above = above.filter(pl.col("birth_date") != 0)
             else:
                 conflict = above.clear()
+            conflict = conflict.with_columns(pl.lit("conflicting_birth_date").alias("reason"))
+            if settings.clustering.require_person_evidence:
+                # a household shares a surname and an address, never a first name, email or phone
+                person = (pl.col("first_name") >= 1) | (pl.col("email") >= 1) | (pl.col("phone") >= 1)
+                conflict = pl.concat([conflict, above.filter(~person).with_columns(
+                    pl.lit("no_person_evidence").alias("reason"))])
+                above = above.filter(person)
             best = above.sort(["match_probability", "sl", "sr"], descending=[True, False, False]).unique(
                 subset=["cl", "cr"], keep="first", maintain_order=True
             ).with_row_index("link_id")
@@ -141,9 +148,9 @@ def run_engine(
             accepted = best.join(refused_ids, on="link_id", how="anti")
             refused = best.join(refused_ids, on="link_id")
             labels = clustered.labels.gather(labels)
-            prob_edges = accepted.drop("link_id", "sl", "sr", "cl", "cr")
+            prob_edges = accepted.drop("link_id", "sl", "sr", "cl", "cr", "rule")
             extra = []
-            for frame, reason in ((refused, None), (conflict, "conflicting_birth_date")):
+            for frame, reason in ((refused, None), (conflict, None)):
                 if frame.height:
                     extra.append(frame.select(
                         "rec_left", "rec_right", pl.lit("probabilistic").alias("edge_kind"),

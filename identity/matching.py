@@ -71,7 +71,9 @@ COMPARISONS: tuple[Comparison, ...] = (
         "email", "l.email IS NULL OR r.email IS NULL",
         (
             Level(3, "exact", "l.email = r.email"),
-            Level(2, "jaro_winkler>=0.94 (typo)", f"{_jw('email')} >= 0.94"),
+            Level(2, "typo: levenshtein<=2, same digits",
+                  "levenshtein(l.email, r.email) <= 2 AND regexp_replace(l.email, '[^0-9]', '', 'g') = "
+                  "regexp_replace(r.email, '[^0-9]', '', 'g')"),
             Level(1, "same local part",
                   "split_part(l.email, '@', 1) = split_part(r.email, '@', 1)"),
         ),
@@ -149,7 +151,7 @@ def _level_sql(comp: Comparison) -> str:
     return f"CAST(CASE WHEN {comp.null_sql} THEN -1 {whens} ELSE 0 END AS TINYINT) AS {comp.name}"
 
 
-def comparison_select(pairs: str, sigs: str = "sig") -> str:
+def comparison_select(pairs: str, sigs: str = "sig", with_rule: bool = False) -> str:
     """SQL giving the comparison level of every pair in relation `pairs` (columns sl, sr)."""
     cols = ",\n  ".join(_level_sql(c) for c in COMPARISONS)
     tf = ", ".join(
@@ -157,7 +159,7 @@ def comparison_select(pairs: str, sigs: str = "sig") -> str:
         for c in COMPARISONS if c.tf_column
     )
     return (
-        f"SELECT p.sl, p.sr,\n  {cols},\n  {tf}\n"
+        f"SELECT p.sl, p.sr,{' p.rule, p.same,' if with_rule else ''}\n  {cols},\n  {tf}\n"
         f"FROM {pairs} p JOIN {sigs} l ON l.sig = p.sl JOIN {sigs} r ON r.sig = p.sr"
     )
 
@@ -213,8 +215,12 @@ def load_signatures(con: duckdb.DuckDBPyConnection, sigs: pl.DataFrame) -> None:
 
 
 def candidate_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict:
-    """Build temp table `pairs` (sl < sr, different clusters) from the blocking rules; return stats."""
-    con.execute("CREATE OR REPLACE TEMP TABLE pairs (sl UINTEGER, sr UINTEGER, rule TINYINT)")
+    """Build temp table `pairs` (sl < sr) from the blocking rules; return stats.
+
+    Pairs inside one deterministic cluster are kept (flag `same`): they are the known matches that
+    give EM a match class to learn from; only pairs across clusters can create new links.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs (sl UINTEGER, sr UINTEGER, rule TINYINT, same BOOLEAN)")
     stats = {"skipped_blocks": 0, "pairs_by_rule": []}
     for i, rule in enumerate(settings.blocking_rules):
         keys = [BLOCKING_KEY_SQL[k] for k in rule]
@@ -235,22 +241,29 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> 
         stats["skipped_blocks"] += big
         con.execute(f"""
             INSERT INTO pairs
-            SELECT l.sig, r.sig, {i}
+            SELECT l.sig, r.sig, {i}, l.cluster = r.cluster
             FROM blk l JOIN blk r USING ({using})
-            WHERE l.n <= {int(settings.max_block_size)} AND l.sig < r.sig AND l.cluster <> r.cluster
+            WHERE l.n <= {int(settings.max_block_size)} AND l.sig < r.sig
         """)
         stats["pairs_by_rule"].append(con.execute(f"SELECT count(*) FROM pairs WHERE rule = {i}").fetchone()[0])
     con.execute("""
         CREATE OR REPLACE TEMP TABLE pairs AS
-        SELECT sl, sr, min(rule) AS rule FROM pairs GROUP BY sl, sr
+        SELECT sl, sr, min(rule) AS rule, any_value(same) AS same FROM pairs GROUP BY sl, sr
     """)
-    stats["candidate_pairs"] = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
+    stats["candidate_pairs"] = con.execute("SELECT count(*) FROM pairs WHERE NOT same").fetchone()[0]
+    stats["training_pairs_in_clusters"] = con.execute("SELECT count(*) FROM pairs WHERE same").fetchone()[0]
     return stats
 
 
 def compare_pairs(con: duckdb.DuckDBPyConnection) -> None:
     """Temp table `levels`: the comparison vector of every candidate pair."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE levels AS {comparison_select('pairs')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE levels AS {comparison_select('pairs', with_rule=True)}")
+
+
+_EXACT_COLUMN = {
+    "first_name": "first_name_key", "last_name": "last_name_key", "email": "email",
+    "phone": "phone", "birth_date": "birth_date", "postcode": "postcode", "city": "city",
+}
 
 
 def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[str, dict[int, float]]:
@@ -282,59 +295,74 @@ def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[
         SELECT * FROM (UNPIVOT (SELECT {sums} FROM v) ON {sums} INTO NAME comparison VALUE level)
     """).to_arrow_table()).group_by("comparison", "level").agg(pl.len().alias("n"))
     floor = 1.0 / (2.0 * max(n, 1))
+    # exact agreement: u = sum of squared value shares (the chance two random signatures share a
+    # value), exact at any scale where a small sample would see no agreement at all
+    exact_u = {}
+    for comp in COMPARISONS:
+        col = _EXACT_COLUMN.get(comp.name)
+        if col:
+            exact_u[comp.name] = con.execute(
+                f"SELECT sum(p * p) FROM (SELECT count(*) / sum(count(*)) OVER () AS p FROM sig "
+                f"WHERE {col} IS NOT NULL GROUP BY {col})"
+            ).fetchone()[0]
     for comp in COMPARISONS:
         sub = counts.filter((pl.col("comparison") == comp.name) & (pl.col("level") >= 0))
         total = sub["n"].sum() or 1
         got = {int(lvl): cnt / total for lvl, cnt in zip(sub["level"], sub["n"])}
         for lvl in [0] + [l.value for l in comp.levels]:
             u[comp.name][lvl] = max(got.get(lvl, 0.0), floor)
+        top = max(l.value for l in comp.levels)
+        if exact_u.get(comp.name):
+            u[comp.name][top] = max(exact_u[comp.name], floor)
     return u
 
 
-def train_m(
-    con: duckdb.DuckDBPyConnection, u: dict[str, dict[int, float]], settings: MatchSettings
-) -> MatchModel:
-    """EM for m and the prior over the distinct comparison patterns of the candidate pairs (u fixed)."""
+# Which comparison a blocking key pins: EM cannot learn m for a field every pair agrees on.
+KEY_COMPARISON = {
+    "first_name_key": "first_name", "first_initial": "first_name", "last_name_key": "last_name",
+    "last_name_prefix3": "last_name", "full_name_key": "first_name", "email": "email",
+    "email_local": "email", "phone": "phone", "phone_last7": "phone", "birth_date": "birth_date",
+    "birth_year": "birth_date", "postcode": "postcode", "house_number": "street", "street": "street",
+    "city": "city", "country": None,
+}
+
+
+def _em(patterns, m, u, prior, frozen, settings, update_m=True, known=None):
+    """EM over (levels..., count) patterns; m of `frozen` comparisons and u stay fixed.
+
+    `known` (a parallel list of booleans) marks patterns of known matches: their match
+    posterior is 1 (semi-supervised EM), which anchors the match class.
+    """
     comp_names = [c.name for c in COMPARISONS]
-    patterns = con.execute(
-        f"SELECT {', '.join(comp_names)}, count(*) AS n FROM levels GROUP BY ALL"
-    ).fetchall()
-    m: dict[str, dict[int, float]] = {}
-    for comp in COMPARISONS:
-        levels = sorted([l.value for l in comp.levels], reverse=True)
-        # start believing matches mostly agree exactly
-        init = {levels[0]: 0.7}
-        rest = levels[1:] + [0]
-        for lvl in rest:
-            init[lvl] = 0.3 / len(rest)
-        m[comp.name] = init
-    prior = settings.initial_match_share
     iterations = 0
-    if not patterns:
-        return MatchModel(m=m, u=u, prior=prior)
     for iterations in range(1, settings.em_max_iterations + 1):
         num = {c: {} for c in comp_names}
         den = {c: 0.0 for c in comp_names}
         total = matched = 0.0
-        for row in patterns:
+        for idx, row in enumerate(patterns):
             count = row[-1]
-            pm, pu = prior, 1.0 - prior
-            for c, lvl in zip(comp_names, row[:-1]):
-                if lvl >= 0:
-                    pm *= m[c].get(lvl, 1e-9)
-                    pu *= u[c].get(lvl, 1e-9)
-            p = pm / (pm + pu) if pm + pu > 0 else 0.0
+            if known is not None and known[idx]:
+                p = 1.0
+            else:
+                pm, pu = prior, 1.0 - prior
+                for c, lvl in zip(comp_names, row[:-1]):
+                    if lvl >= 0:
+                        pm *= m[c].get(lvl, 1e-9)
+                        pu *= u[c].get(lvl, 1e-9)
+                p = pm / (pm + pu) if pm + pu > 0 else 0.0
+                total += count
+                matched += p * count
             w = p * count
-            total += count
-            matched += w
             for c, lvl in zip(comp_names, row[:-1]):
                 if lvl >= 0:
                     num[c][lvl] = num[c].get(lvl, 0.0) + w
                     den[c] += w
-        new_prior = min(max(matched / total, 1e-6), 1 - 1e-6)
+        new_prior = min(max(matched / total, 1e-6), 1 - 1e-6) if total else prior
         delta = abs(new_prior - prior)
-        for c in comp_names:
-            if den[c] > 0:
+        if update_m:
+            for c in comp_names:
+                if c in frozen or den[c] <= 0:
+                    continue
                 for lvl in m[c]:
                     new = max(num[c].get(lvl, 0.0) / den[c], 1e-6)
                     delta = max(delta, abs(new - m[c][lvl]))
@@ -342,7 +370,61 @@ def train_m(
         prior = new_prior
         if delta < settings.em_tolerance:
             break
-    return MatchModel(m=m, u=u, prior=prior, iterations=iterations)
+    return m, prior, iterations
+
+
+def train_m(
+    con: duckdb.DuckDBPyConnection, u: dict[str, dict[int, float]], settings: MatchSettings
+) -> MatchModel:
+    """m by EM with u fixed (from random pairs), started from the levels of known matches; then the prior.
+
+    Measured on generated data: EM over only the pairs ACROSS deterministic clusters (mostly
+    non-matches once identifiers have done their work) learns "same household" as the match class;
+    per-blocking-rule sessions (Splink's way) drift the same way. Keeping in-cluster pairs in the
+    training set anchors the match class.
+    """
+    comp_names = [c.name for c in COMPARISONS]
+    rows = con.execute(
+        f"SELECT same, {', '.join(comp_names)}, count(*) AS n FROM levels GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    init: dict[str, dict[int, float]] = {}
+    for comp in COMPARISONS:
+        levels = sorted([l.value for l in comp.levels], reverse=True)
+        start = {levels[0]: 0.8}
+        rest = levels[1:] + [0]
+        for lvl in rest:
+            start[lvl] = 0.2 / len(rest)
+        init[comp.name] = start
+    labelled = con.execute(
+        f"SELECT {', '.join(comp_names)}, count(*) AS n FROM levels WHERE same GROUP BY ALL"
+    ).fetchall()
+    if sum(r[-1] for r in labelled) >= 20:
+        # start from the comparison levels of pairs the identifiers already joined: known matches
+        for j, comp in enumerate(COMPARISONS):
+            seen = {lvl: 0.0 for lvl in init[comp.name]}
+            for r in labelled:
+                if r[j] >= 0:
+                    seen[r[j]] += r[-1]
+            total = sum(seen.values())
+            if total >= 10:
+                init[comp.name] = {lvl: max(cnt / total, 1e-3) for lvl, cnt in seen.items()}
+    if not rows:
+        return MatchModel(m=init, u=u, prior=settings.initial_match_share)
+    # One semi-supervised EM session over every candidate pair: in-cluster pairs (joined by a
+    # strong identifier) are known matches with posterior 1; cross-cluster pairs are unlabelled.
+    m_final = {c: dict(v) for c, v in init.items()}
+    m_final, _, total_iterations = _em(
+        [r[1:] for r in rows], m_final, u, settings.initial_match_share, set(), settings,
+        known=[bool(r[0]) for r in rows],
+    )
+    # the prior that matters is the share of matches among pairs ACROSS deterministic clusters
+    cross = con.execute(
+        f"SELECT {', '.join(comp_names)}, count(*) AS n FROM levels WHERE NOT same GROUP BY ALL"
+    ).fetchall()
+    all_patterns = cross or [r[1:] for r in rows]
+    _, prior, its = _em(all_patterns, m_final, u, settings.initial_match_share, set(comp_names),
+                        settings, update_m=False)
+    return MatchModel(m=m_final, u=u, prior=prior, iterations=total_iterations + its)
 
 
 def term_frequencies(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:

@@ -1,0 +1,126 @@
+"""`cdp serve`: register the whole-pipeline flow on a Prefect server with a cron schedule, and run it.
+
+`flow.serve` keeps a long-lived runner process that polls the server and starts a flow run at each
+scheduled time; it needs a real Prefect server (`prefect server start`), not the temporary one a
+single `cdp` command spins up, so we check for one first and say how to start it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines.commands._common import add_home_argument
+
+SERVER_HINT = (
+    "start one with `prefect server start` (in another terminal or as a service) and point cdp at it: "
+    "export PREFECT_API_URL=http://127.0.0.1:4200/api"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="schedule the whole pipeline on a running Prefect server (cron from config/pipeline.yaml)",
+        description="Register the `cdp-pipeline` flow as a Prefect deployment with a cron schedule "
+        "and keep serving it: each scheduled run ingests, resolves, builds profiles and segments, "
+        "then publishes a snapshot and the report. Needs PREFECT_API_URL pointing at `prefect "
+        "server start`. Stop with Ctrl-C.",
+    )
+    add_home_argument(parser)
+    parser.add_argument("--cron", help='cron expression, e.g. "0 2 * * *" (default: schedule.cron)')
+    parser.add_argument("--timezone", help="IANA time zone of the cron (default: schedule.timezone)")
+    parser.add_argument("--name", help="deployment name (default: schedule.deployment_name)")
+    parser.add_argument("--from", dest="source_dir", type=Path, default=None,
+                        help="source folder each run ingests (default: schedule.source_dir, else "
+                        "config/sources.yaml)")
+    parser.set_defaults(func=run)
+
+
+def prefect_api_url() -> str | None:
+    """The API URL Prefect will use (environment or active profile), or None for none."""
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+def check_server(url: str) -> str | None:
+    """None when the Prefect server answers its health check, else why not."""
+    import httpx
+
+    try:
+        response = httpx.get(url.rstrip("/") + "/health", timeout=5)
+    except httpx.HTTPError as exc:
+        return f"cannot reach the Prefect server at {url} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"the Prefect server at {url} answered {response.status_code} to its health check"
+    return None
+
+
+def schedule_settings(args: argparse.Namespace):
+    """The schedule from config/pipeline.yaml with the command-line overrides applied and checked."""
+    from config.pipeline import PipelineSettings, load_pipeline_settings
+
+    settings = load_pipeline_settings()
+    schedule = settings.schedule.model_dump()
+    for key, value in (("cron", args.cron), ("timezone", args.timezone),
+                       ("deployment_name", args.name), ("source_dir", args.source_dir),
+                       ("home", args.home)):
+        if value is not None:
+            schedule[key] = value
+    # Re-validate so a bad --cron gets the same clear message as a bad config file.
+    return PipelineSettings.model_validate({**settings.model_dump(), "schedule": schedule})
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        settings = schedule_settings(args)
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"cdp serve: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+    schedule = settings.schedule
+    from config import default_home
+
+    home = Path(schedule.home) if schedule.home else default_home()
+    home.mkdir(parents=True, exist_ok=True)  # Prefect keeps its local state under it
+
+    url = prefect_api_url()
+    if not url:
+        print(f"cdp serve: no Prefect server configured (PREFECT_API_URL is not set); {SERVER_HINT}",
+              file=sys.stderr)
+        return 2
+    problem = check_server(url)
+    if problem:
+        print(f"cdp serve: {problem}; {SERVER_HINT}", file=sys.stderr)
+        return 2
+
+    try:
+        from pipelines.flows.run import cdp_pipeline
+    except ImportError as exc:
+        print(f"cdp serve: the whole-pipeline flow pipelines.flows.run.cdp_pipeline is missing ({exc})",
+              file=sys.stderr)
+        return 2
+    from prefect.schedules import Cron
+
+    parameters = {"home": str(home.resolve()),
+                  "source_dir": str(Path(schedule.source_dir).resolve()) if schedule.source_dir else None}
+    print(f"serving deployment cdp-pipeline/{schedule.deployment_name}: cron {schedule.cron!r} "
+          f"({schedule.timezone}), home {parameters['home']}, server {url}; Ctrl-C to stop")
+    cdp_pipeline.serve(
+        name=schedule.deployment_name,
+        schedule=Cron(schedule.cron, timezone=schedule.timezone),
+        tags=list(schedule.tags),
+        parameters=parameters,
+        description="The whole CDP pipeline: ingest, resolve, profiles, segments, snapshot, report.",
+        global_limit=1,  # never two scheduled runs at once (the home lock would make one wait anyway)
+        print_starting_message=False,
+    )
+    return 0

@@ -272,13 +272,22 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
                 {' '.join(custom_joins)}
             ),
             scored AS (
+                -- Quintile scores over buyers: the midpoint of a value's tie group in the ranking
+                -- (mean of percent_rank and cume_dist), so tied customers share a score and a
+                -- crowd of one-order buyers lands low, not high, on frequency.
                 SELECT *,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
-                        PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC))) END AS rfm_recency,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
-                        PARTITION BY completed_orders > 0 ORDER BY completed_orders))) END AS rfm_frequency,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
-                        PARTITION BY completed_orders > 0 ORDER BY revenue))) END AS rfm_monetary
+                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)
+                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)) / 2))
+                    END AS rfm_recency,
+                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)
+                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)) / 2))
+                    END AS rfm_frequency,
+                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)
+                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)) / 2))
+                    END AS rfm_monetary
                 FROM base
             )
             SELECT * EXCLUDE (golden_country, rfm_recency, rfm_frequency, rfm_monetary),

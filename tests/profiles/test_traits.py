@@ -60,9 +60,19 @@ def test_rfm_scores_and_segments(con):
     assert (t["cus_maria"]["rfm_score"], t["cus_maria"]["rfm_segment"]) == ("555", "Champions")
     assert t["cus_john"]["rfm_recency"] == 1 and t["cus_john"]["rfm_segment"] == "At Risk"
     assert t["cus_budi"]["rfm_segment"] == "Prospect" and t["cus_budi"]["rfm_score"] is None
-    # Scores are quintiles of the buyers only: the lowest value always scores 1, the highest 5.
-    scores = [r for r in t.values() if r["completed_orders"] > 0]
-    assert min(r["rfm_monetary"] for r in scores) == 1 and max(r["rfm_monetary"] for r in scores) == 5
+    # Scores rank the buyers only (3 here, distinct values): lowest 1, middle 3, highest 5.
+    assert [t[c]["rfm_monetary"] for c in ("cus_juan", "cus_john", "cus_maria")] == [1, 3, 5]
+    assert [t[c]["rfm_frequency"] for c in ("cus_juan", "cus_john", "cus_maria")] == [1, 3, 5]
+
+
+def test_tied_buyers_share_a_score(con):
+    # Two more one-order buyers: the one-order crowd (Juan, Budi, Siti) ties and shares a low score.
+    add_order(con, "cus_budi", "o-b1", "2026-02-20T09:00:00.000Z", 10.0)
+    add_order(con, "cus_siti", "o-s2", "2026-02-21T09:00:00.000Z", 10.0)
+    build_traits(con, load_profiles_config().traits)
+    t = _traits(con)
+    assert {t[c]["rfm_frequency"] for c in ("cus_juan", "cus_budi", "cus_siti")} == {2}
+    assert (t["cus_john"]["rfm_frequency"], t["cus_maria"]["rfm_frequency"]) == (4, 5)
 
 
 def test_enrichment_from_the_data(con):

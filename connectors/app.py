@@ -1,0 +1,35 @@
+"""App events: Segment-spec mobile NDJSON (screen, track, identify), plain or gzip."""
+from __future__ import annotations
+
+from config.sources import EventSourceSettings
+from connectors.base import Connector, FileInput, Stream, staging_spec
+from connectors.segment import event_spec, event_staging_values
+from connectors.validation import Field
+
+APP_TYPES = ("screen", "track", "identify", "alias")
+
+DEVICE_FIELDS = (
+    Field("context.device.id", column="device_id"),
+    Field("context.device.manufacturer", column="device_manufacturer"),
+    Field("context.device.model", column="device_model"),
+    Field("context.device.type", column="device_type"),
+    Field("context.app.name", column="app_name"),
+    Field("context.app.version", column="app_version"),
+    Field("context.os.name", column="os_name"),
+    Field("context.os.version", column="os_version"),
+)
+
+
+class AppConnector(Connector):
+    name = "app"
+    config_model = EventSourceSettings
+
+    def streams(self) -> list[Stream]:
+        return [Stream(
+            name="app_events",
+            spec=event_spec(APP_TYPES, DEVICE_FIELDS),
+            primary_key="messageId",
+            inputs=(FileInput(tuple(self.settings.files), "ndjson"),),
+            staging=staging_spec(self.settings, "app", "app_events", "type",
+                                 event_staging_values(device_id="device_id")),
+        )]

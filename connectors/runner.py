@@ -1,0 +1,259 @@
+"""Run connectors: new input -> checked batches -> one committed load per stream.
+
+`ingest_all(home, source_dir=None, sources=None)` is the plain function behind `cdp ingest` and the
+Prefect ingest flow (which calls `ingest_source` once per connector, as a task with retries).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from config.sources import SourcesConfig, load_sources_config
+from connectors.app import AppConnector
+from connectors.base import Connector, PendingInput, Stream
+from connectors.readers import UnreadableInputError
+from connectors.social import SocialConnector
+from connectors.transactions import TransactionsConnector
+from connectors.validation import ndjson_check_sql, tabular_check_sql
+from connectors.web import WebConnector
+from warehouse.connection import connect_home
+from warehouse.layout import HomeLayout
+from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans, utcnow
+from warehouse.raw_store import refresh_view
+
+log = logging.getLogger(__name__)
+
+CONNECTORS: dict[str, type[Connector]] = {
+    c.name: c for c in (WebConnector, AppConnector, SocialConnector, TransactionsConnector)
+}
+SOURCE_NAMES: tuple[str, ...] = tuple(CONNECTORS)
+
+
+class TransientIngestError(RuntimeError):
+    """Some input failed for a reason that may pass (a database briefly away): worth a retry.
+
+    Whatever else the run read is committed; a retry reads only what is still new.
+    """
+
+    def __init__(self, results: list[LoadResult]):
+        self.results = results
+        failed = [e for r in results for e in r.errors]
+        super().__init__("transient source error(s): " + "; ".join(failed))
+
+
+def build_connector(name: str, config: SourcesConfig, source_dir: Path | None = None) -> Connector:
+    """The connector `name`, reading `source_dir/<name>` when given, else its configured folder."""
+    if name not in CONNECTORS:
+        raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
+    settings = getattr(config, name)
+    folder = Path(source_dir) / name if source_dir is not None else Path(settings.path)
+    return CONNECTORS[name](settings, config.loading, folder)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, config: SourcesConfig) -> None:
+    # Timestamps are compared and stored in UTC whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    if config.loading.memory_limit:
+        con.execute("SET memory_limit = ?", [config.loading.memory_limit])
+
+
+def _check_sql(stream: Stream, fmt: str, future_limit) -> str:
+    if fmt == "ndjson":
+        return ndjson_check_sql(stream.spec, "_raw_batch", future_limit)
+    return tabular_check_sql(stream.spec, "_raw_batch", future_limit)
+
+
+def _check_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, check_sql: str) -> None:
+    """Run the stream's checks over an Arrow batch into the temp table `_checked`."""
+    con.register("_raw_batch", batch)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {check_sql}")
+    finally:
+        con.unregister("_raw_batch")
+
+
+def _max_cursor(con: duckdb.DuckDBPyConnection, column: str, current: str | None) -> str | None:
+    """The new high-water mark: the latest cursor value in `_checked` (as text, as the source wrote it)."""
+    col = f'"{column}"'
+    rows = con.execute(
+        f"SELECT {col} FROM _checked WHERE {col} IS NOT NULL "
+        f"ORDER BY TRY_CAST({col} AS TIMESTAMPTZ) DESC NULLS LAST, {col} DESC LIMIT 1").fetchall()
+    if rows and (current is None or _later(con, rows[0][0], current)):
+        return rows[0][0]
+    return current
+
+
+def _later(con: duckdb.DuckDBPyConnection, a: str, b: str) -> bool:
+    return bool(con.execute(
+        "SELECT coalesce(TRY_CAST(? AS TIMESTAMPTZ) > TRY_CAST(? AS TIMESTAMPTZ), ? > ?)", [a, b, a, b]).fetchall()[0][0])
+
+
+def _drop_unparseable_files(con: duckdb.DuckDBPyConnection, writer: LoadWriter) -> set[str]:
+    """Files of `_checked` in which not one line parsed as JSON: the wrong format, refused whole."""
+    rows = con.execute(
+        "SELECT _file FROM _checked GROUP BY _file HAVING count(*) = count(*) FILTER (_reason = 'invalid_json')"
+    ).fetchall()
+    bad = {r[0] for r in rows}
+    for label in sorted(bad):
+        con.execute("DELETE FROM _checked WHERE _file = ?", [label])
+        writer.record_error(f"{label}: no line is a JSON object (not an NDJSON file?); nothing of it was "
+                            "loaded: fix or move the file and rerun")
+    return bad
+
+
+class _Group:
+    """Small files read whole and checked together: one query per ~batch_bytes, not per file."""
+
+    def __init__(self) -> None:
+        self.members: list[tuple[PendingInput, list[pa.Table]]] = []
+        self.nbytes = 0
+
+    def add(self, pending: PendingInput, tables: list[pa.Table]) -> None:
+        self.members.append((pending, tables))
+        self.nbytes += sum(t.nbytes for t in tables)
+
+
+def _flush_group(con: duckdb.DuckDBPyConnection, writer: LoadWriter, group: _Group, fmt: str,
+                 check_sql: str) -> None:
+    tables = [t for _, ts in group.members for t in ts]
+    if not group.members:
+        return
+    writer.begin_input()
+    if tables:
+        _check_batch(con, pa.concat_tables(tables, promote_options="permissive"), check_sql)
+        bad = _drop_unparseable_files(con, writer) if fmt == "ndjson" else set()
+        writer.add_checked("_checked")
+        con.execute("DROP TABLE _checked")
+    else:
+        bad = set()
+    writer.end_input([p.fingerprint for p, _ in group.members if p.label not in bad and p.fingerprint])
+
+
+def _stream_input(con: duckdb.DuckDBPyConnection, writer: LoadWriter, pending: PendingInput, check_sql: str) -> None:
+    """A big file or a SQL table: batch by batch; a failure part-way forgets all of this input."""
+    writer.begin_input()
+    cursor_value = None
+    try:
+        for batch in pending.batches():
+            _check_batch(con, batch, check_sql)
+            writer.add_checked("_checked")
+            if pending.cursor_column:
+                cursor_value = _max_cursor(con, pending.cursor_column, cursor_value)
+            con.execute("DROP TABLE _checked")
+    except UnreadableInputError as exc:
+        writer.abort_input(str(exc))
+        if exc.transient:
+            raise _Transient() from None
+        return
+    if pending.format == "ndjson" and writer.input_is_all(reason="invalid_json"):
+        writer.abort_input(f"{pending.label}: no line is a JSON object (not an NDJSON file?); nothing of it "
+                           "was loaded: fix or move the file and rerun")
+        return
+    cursor = (pending.cursor_column, cursor_value) if cursor_value is not None else None
+    writer.end_input([pending.fingerprint] if pending.fingerprint else [], cursor)
+
+
+class _Transient(Exception):
+    """Internal: an input failed transiently (already recorded on the writer)."""
+
+
+def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
+                future_tolerance: timedelta) -> LoadResult:
+    """One load of one stream: every new input, committed together (see warehouse.loads).
+
+    Small files are read whole and checked in groups of about `batch_bytes` (one query per group:
+    per-file queries cost more than the checking itself for the many small daily files); a big file
+    or a SQL table is checked batch by batch so memory stays flat.
+    """
+    writer = LoadWriter(con, layout, connector.name, stream.raw_table(), stream.staging)
+    future_limit = writer.started_at + future_tolerance
+    batch_bytes = connector.loading.batch_bytes
+    transient = False
+    checks = {fmt: _check_sql(stream, fmt, future_limit) for fmt in ("ndjson", "csv", "sql")}
+    try:
+        groups: dict[str, _Group] = {}
+        for pending in connector.pending_inputs(con, stream):
+            small = pending.fingerprint is not None and pending.fingerprint.size_bytes * 8 < batch_bytes
+            if not small:
+                try:
+                    _stream_input(con, writer, pending, checks[pending.format])
+                except _Transient:
+                    transient = True
+                continue
+            try:
+                tables = list(pending.batches())
+            except UnreadableInputError as exc:
+                writer.record_error(str(exc))
+                transient = transient or exc.transient
+                continue
+            group = groups.setdefault(pending.format, _Group())
+            group.add(pending, tables)
+            if group.nbytes >= batch_bytes:
+                _flush_group(con, writer, groups.pop(pending.format), pending.format, checks[pending.format])
+        for fmt, group in groups.items():
+            _flush_group(con, writer, group, fmt, checks[fmt])
+        result = writer.commit()
+    except Exception as exc:
+        log.exception("load of %s/%s failed", connector.name, stream.name)
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        return writer.fail(f"{type(exc).__name__}: {exc}")
+    result.retryable = transient
+    return result
+
+
+def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = None,
+                  config: SourcesConfig | None = None) -> list[LoadResult]:
+    """Load every stream of one source into the warehouse at `home`."""
+    config = config or load_sources_config()
+    connector = build_connector(name, config, Path(source_dir) if source_dir is not None else None)
+    layout = HomeLayout(Path(home))
+    con = connect_home(home)
+    try:
+        _prepare(con, config)
+        ensure_load_tables(con)
+        sweep_orphans(con, layout)
+        tolerance = timedelta(minutes=config.loading.future_tolerance_minutes)
+        results = []
+        for stream in connector.streams():
+            refresh_view(con, layout, stream.raw_table())
+            results.append(load_stream(con, layout, connector, stream, tolerance))
+        return results
+    finally:
+        con.close()
+
+
+def ingest_all(home: str | Path, source_dir: str | Path | None = None,
+               sources: Sequence[str] | None = None) -> list[LoadResult]:
+    """Load every (or the named) source; returns one LoadResult per stream.
+
+    With `source_dir`, each source reads `source_dir/<source>` (the layout `cdp generate` writes);
+    without, the folders of `config/sources.yaml`.
+    """
+    config = load_sources_config()
+    names = list(sources) if sources else list(SOURCE_NAMES)
+    for name in names:
+        if name not in CONNECTORS:
+            raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
+    if source_dir is not None and not Path(source_dir).is_dir():
+        raise FileNotFoundError(f"source folder {source_dir} does not exist")
+    results: list[LoadResult] = []
+    for name in names:
+        results.extend(ingest_source(home, name, source_dir, config))
+    return results
+
+
+def all_streams(config: SourcesConfig | None = None, source_dir: Path | None = None) -> Iterable[tuple[Connector, Stream]]:
+    """Every (connector, stream) pair: for docs, views and the conformance suite."""
+    config = config or load_sources_config()
+    for name in SOURCE_NAMES:
+        connector = build_connector(name, config, source_dir)
+        for stream in connector.streams():
+            yield connector, stream

@@ -1,0 +1,257 @@
+"""Vectorized record checks: one DuckDB query per batch turns raw text into typed rows + reasons.
+
+A stream declares its fields (`Field`): where the value is (a JSON path, or a column of a CSV/SQL
+row), its type, whether it is required (always, or when a condition holds), allowed values or a
+pattern, and whether it must not lie in the future. From that we build one SELECT which, for every
+record, yields the typed columns and either no reason (valid) or the FIRST failing check:
+
+    invalid_json      the line is not JSON (or not UTF-8)          detail: NULL / 'encoding'
+    malformed_row     a CSV row with the wrong number of fields     detail: NULL
+    missing_field     a required field absent, null or empty        detail: the field
+    wrong_type        a field present with the wrong JSON type, or
+                      text that does not parse as its type          detail: the field
+    invalid_value     a value outside the allowed set / pattern     detail: the field
+    future_timestamp  a time later than load time + tolerance       detail: the field
+
+These are the same rules a pydantic model of the Segment spec would apply, evaluated column-wise
+(measured: ~3x faster than the bare `read_json` copy's parse alone; see benchmarks/ingest.py).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Sequence
+
+from warehouse.raw_store import quote_ident, sql_literal
+
+FieldType = Literal["string", "timestamp", "integer", "decimal", "boolean", "object", "json", "json_text"]
+
+REASONS = ("invalid_json", "malformed_row", "missing_field", "wrong_type", "invalid_value", "future_timestamp")
+
+_SQL_TYPES = {
+    "string": "VARCHAR", "timestamp": "VARCHAR", "integer": "BIGINT", "decimal": "DECIMAL(18,2)",
+    "boolean": "BOOLEAN", "object": "JSON", "json": "JSON", "json_text": "JSON",
+}
+_JSON_TYPES_OK = {
+    "string": ("VARCHAR",), "timestamp": ("VARCHAR",), "integer": ("BIGINT", "UBIGINT"),
+    "decimal": ("BIGINT", "UBIGINT", "DOUBLE"), "boolean": ("BOOLEAN",), "object": ("OBJECT",),
+    "json": None, "json_text": ("VARCHAR",),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a record and the rules it must meet.
+
+    path: dotted JSON path (`traits.address.city`) or the column name of a CSV/SQL row.
+    column: the raw column it lands in (default: the path).
+    required: True, or a SQL condition over other columns' typed values (e.g. "type = 'track'").
+    A timestamp field keeps its text as found in `column`; its parsed UTC value is available to
+    the stream as `<column>__ts` (e.g. for `event_time`).
+    """
+
+    path: str
+    type: FieldType = "string"
+    column: str | None = None
+    required: bool | str = False
+    allowed: tuple[str, ...] = ()
+    pattern: str | None = None
+    no_future: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.column or self.path
+
+    @property
+    def sql_type(self) -> str:
+        return _SQL_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule over several fields, e.g. 'anonymousId or userId': fails when `failing` is true."""
+
+    reason: str
+    detail: str
+    failing: str
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """The fields and extra checks of a stream, and how its derived columns are computed.
+
+    derived: (column, SQL type, expression over typed field values and `<ts column>__ts`).
+    record_id: expression naming the record in quarantine (falls back to `<file>:<line>`).
+    """
+
+    fields: tuple[Field, ...]
+    derived: tuple[tuple[str, str, str], ...] = ()
+    checks: tuple[Check, ...] = ()
+    record_id: str = ""
+
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f.name, f.sql_type) for f in self.fields) + tuple((c, t) for c, t, _ in self.derived)
+
+    @property
+    def source_columns(self) -> list[str]:
+        """Top-level names a tabular (CSV/SQL) input must provide."""
+        return [f.path for f in self.fields]
+
+
+def _ts_literal(moment: datetime) -> str:
+    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def _json_value(path: str) -> str:
+    """SQL for the JSON value at a dotted path of the parsed struct `__s`."""
+    head, _, rest = path.partition(".")
+    expr = f"__s.{quote_ident(head)}"
+    if rest:
+        json_path = "$." + ".".join(f'"{p}"' for p in rest.split("."))
+        expr = f"json_extract({expr}, {sql_literal(json_path)})"
+    return expr
+
+
+def _top_level_schema(fields: Sequence[Field]) -> str:
+    heads = []
+    for f in fields:
+        head = f.path.split(".")[0]
+        if head not in heads:
+            heads.append(head)
+    return sql_literal(json.dumps({h: "JSON" for h in heads}))
+
+
+def _typed_from_json(f: Field, i: int) -> list[str]:
+    """Columns for field i of a JSON record: presence, type-ok, typed value (and parsed time)."""
+    j, jt = f"__j{i}", f"__jt{i}"
+    text = f"({j} ->> '$')"
+    ok_types = _JSON_TYPES_OK[f.type]
+    ok = "true" if ok_types is None else f"{jt} IN ({', '.join(sql_literal(t) for t in ok_types)})"
+    present = f"({jt} IS NOT NULL AND {jt} <> 'NULL' AND NOT ({jt} = 'VARCHAR' AND {text} = ''))"
+    if f.type in ("string", "timestamp"):
+        value = f"CASE WHEN {jt} = 'VARCHAR' THEN {text} END"
+    elif f.type == "integer":
+        value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS BIGINT) END"
+    elif f.type == "decimal":
+        value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS DECIMAL(18,2)) END"
+    elif f.type == "boolean":
+        value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS BOOLEAN) END"
+    elif f.type == "json_text":
+        value = f"CASE WHEN {ok} AND json_valid({text}) THEN CAST({text} AS JSON) END"
+        ok = f"({ok} AND json_valid({text}))"
+    else:  # object / json
+        value = f"CASE WHEN {ok} THEN {j} END"
+    cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
+    if f.type == "timestamp":
+        parsed = f"CASE WHEN {jt} = 'VARCHAR' THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
+        cols[1] = f"({ok} AND {parsed} IS NOT NULL) AS __ok{i}"
+        cols.append(f"{parsed} AS {quote_ident(f.name + '__ts')}")
+    return cols
+
+
+def _typed_from_text(f: Field, i: int) -> list[str]:
+    """Columns for field i of a CSV/SQL record, whose values are all text (in `__txt<i>`)."""
+    t = f"__txt{i}"
+    present = f"({t} IS NOT NULL AND trim({t}) <> '')"
+    text = f"NULLIF({t}, '')"
+    if f.type in ("string", "timestamp"):
+        value, ok = text, "true"
+    elif f.type == "integer":
+        value = f"TRY_CAST({text} AS BIGINT)"
+        ok = f"{value} IS NOT NULL"
+    elif f.type == "decimal":
+        value = f"TRY_CAST({text} AS DECIMAL(18,2))"
+        ok = f"{value} IS NOT NULL"
+    elif f.type == "boolean":
+        value = f"TRY_CAST({text} AS BOOLEAN)"
+        ok = f"{value} IS NOT NULL"
+    else:  # json_text / json / object: text that must hold JSON
+        ok = f"coalesce(json_valid({text}), false)"
+        value = f"CASE WHEN {ok} THEN CAST({text} AS JSON) END"
+    cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
+    if f.type == "timestamp":
+        parsed = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+        cols[1] = f"({parsed} IS NOT NULL) AS __ok{i}"
+        cols.append(f"{parsed} AS {quote_ident(f.name + '__ts')}")
+    return cols
+
+
+def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
+                 future_limit: datetime) -> tuple[str, str]:
+    """The CASE expressions for `_reason` and `_detail`: the first failing check wins.
+
+    `first`: (condition, reason, detail) checks of the record as a whole (it did not parse).
+    """
+    whens: list[tuple[str, str, str | None]] = list(first)
+    for i, f in enumerate(spec.fields):
+        if f.required is True:
+            whens.append((f"NOT __p{i}", "missing_field", f.path))
+        elif isinstance(f.required, str) and f.required:
+            whens.append((f"NOT __p{i} AND coalesce(({f.required}), false)", "missing_field", f.path))
+    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "missing_field"]
+    whens += [(f"__p{i} AND NOT __ok{i}", "wrong_type", f.path) for i, f in enumerate(spec.fields)]
+    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "wrong_type"]
+    for i, f in enumerate(spec.fields):
+        col = quote_ident(f.name)
+        if f.allowed:
+            allowed = ", ".join(sql_literal(v) for v in f.allowed)
+            whens.append((f"__p{i} AND {col} NOT IN ({allowed})", "invalid_value", f.path))
+        if f.pattern:
+            whens.append((f"__p{i} AND NOT regexp_full_match({col}, {sql_literal(f.pattern)})",
+                          "invalid_value", f.path))
+    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "invalid_value"]
+    limit = _ts_literal(future_limit)
+    whens += [(f"{quote_ident(f.name + '__ts')} > {limit}", "future_timestamp", f.path)
+              for f in spec.fields if f.type == "timestamp" and f.no_future]
+    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "future_timestamp"]
+    reason = " ".join(f"WHEN {cond} THEN {sql_literal(r)}" for cond, r, _ in whens)
+    detail = " ".join(f"WHEN {cond} THEN {sql_literal(d) if d else 'NULL'}" for cond, _, d in whens)
+    return f"CASE {reason} END", f"CASE {detail} END"
+
+
+def _final_select(spec: RecordSpec, reason: str, detail: str, payload: str, typed: str) -> str:
+    fields = [quote_ident(f.name) for f in spec.fields]
+    derived = [f"CAST({expr} AS {typ}) AS {quote_ident(col)}" for col, typ, expr in spec.derived]
+    fallback_id = "_file || ':' || CAST(_line AS VARCHAR)"
+    record_id = f"coalesce(CAST(({spec.record_id}) AS VARCHAR), {fallback_id})" if spec.record_id else fallback_id
+    return f"""
+        SELECT {', '.join(fields + derived)}, _file, _line,
+               {record_id} AS _record_id, __reason AS _reason, __detail AS _detail,
+               CASE WHEN __reason IS NOT NULL THEN {payload} END AS _payload
+        FROM (SELECT *, {reason} AS __reason, {detail} AS __detail FROM {typed})"""
+
+
+def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
+    """SELECT over an NDJSON batch (`_file`, `_line`, `_payload`, `_bad_encoding`).
+
+    The line is parsed once into a struct of its top-level values (kept as JSON); a line that is
+    not JSON gives NULL (TRY), a JSON value that is not an object gives all-NULL fields.
+    """
+    schema = _top_level_schema(spec.fields)
+    values = ", ".join(f"{_json_value(f.path)} AS __j{i}" for i, f in enumerate(spec.fields))
+    types = ", ".join(f"json_type(__j{i}) AS __jt{i}" for i in range(len(spec.fields)))
+    typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_json(f, i))
+    parsed = f"(SELECT _file, _line, _payload, _bad_encoding, TRY(from_json(_payload, {schema})) AS __s FROM {batch})"
+    extracted = f"(SELECT *, {values} FROM {parsed})"
+    with_types = f"(SELECT *, {types} FROM {extracted})"
+    typed = f"(SELECT *, {typed_cols} FROM {with_types})"
+    reason, detail = _reason_case(
+        spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None)], future_limit)
+    return _final_select(spec, reason, detail, "_payload", typed)
+
+
+def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
+    """SELECT over a CSV/SQL batch (text columns, `_file`, `_line`, `_payload`, `_malformed`).
+
+    A bad row's payload is the row as a JSON object of its text values (recoverable with
+    `payload::JSON`); a malformed CSV row keeps its raw text.
+    """
+    texts = ", ".join(f"{quote_ident(f.path)} AS __txt{i}" for i, f in enumerate(spec.fields))
+    source = f"(SELECT _file, _line, _payload AS __raw_payload, _malformed, {texts} FROM {batch})"
+    typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_text(f, i))
+    typed = f"(SELECT *, {typed_cols} FROM {source})"
+    reason, detail = _reason_case(spec, [("_malformed", "malformed_row", None)], future_limit)
+    row_json = "CAST(json_object(" + ", ".join(
+        f"{sql_literal(f.path)}, __txt{i}" for i, f in enumerate(spec.fields)) + ") AS VARCHAR)"
+    return _final_select(spec, reason, detail, f"coalesce(__raw_payload, {row_json})", typed)

@@ -1,0 +1,412 @@
+"""Loads: one stream's new input, checked, deduplicated and committed all or nothing.
+
+A `LoadWriter` receives checked batches (every row either valid or carrying a quarantine reason),
+drops rows whose key is already stored (counted as duplicates), writes the rest as Parquet under a
+temporary folder, and at `commit()`:
+
+1. renames the Parquet files into `raw/<stream>/event_date=.../<load_id>-<n>.parquet`;
+2. in ONE DuckDB transaction: the `ops.loads` row, the `raw.quarantine` rows, the files and
+   cursor it read (`ops.loaded_files`, `ops.cursors`) and the `staging.customer_records` rows.
+
+A process killed before 2 commits leaves renamed files whose load id is not in `ops.loads`:
+`sweep_orphans()` (run before every load) deletes them and any temporary folder, so a rerun
+repeats the load exactly. Invariant of every `ops.loads` row: read = loaded + quarantined + duplicate.
+
+Work is per input (a file, a SQL query): an input that cannot be read (corrupt gzip, wrong format)
+is rolled back on its own with an error naming it, and the rest of the load goes on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+
+from warehouse.cursors import FileFingerprint, ensure_cursor_tables, record_loaded_file, set_cursor
+from warehouse.layout import HomeLayout
+from warehouse.raw_store import (
+    PARTITION_COLUMN,
+    RawTable,
+    load_id_of,
+    parquet_scan,
+    quote_ident,
+    refresh_view,
+    sql_literal,
+    stream_dir,
+    stream_files,
+    tmp_root,
+)
+from warehouse.staging import ensure_staging_table
+
+log = logging.getLogger(__name__)
+
+LOADS_DDL = """CREATE TABLE IF NOT EXISTS ops.loads (
+    load_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL,
+    files INTEGER NOT NULL, rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL, rows_duplicate BIGINT NOT NULL, error VARCHAR)"""
+
+QUARANTINE_DDL = """CREATE TABLE IF NOT EXISTS raw.quarantine (
+    load_id VARCHAR NOT NULL, source VARCHAR NOT NULL, stream VARCHAR NOT NULL, file VARCHAR,
+    line BIGINT, record_id VARCHAR, reason VARCHAR NOT NULL, detail VARCHAR, payload VARCHAR,
+    quarantined_at TIMESTAMP NOT NULL)"""
+
+# Statuses of ops.loads rows. Only committed loads own files in raw/.
+STATUS_OK = "ok"                # every input read
+STATUS_PARTIAL = "partial"      # some inputs could not be read (see error); the others committed
+STATUS_FAILED = "failed"        # nothing committed (see error)
+COMMITTED_STATUSES = (STATUS_OK, STATUS_PARTIAL)
+
+# Columns a checked batch carries besides the table's columns.
+CHECK_COLUMNS = ("_file", "_line", "_record_id", "_reason", "_detail", "_payload")
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the convention of every TIMESTAMP in the warehouse."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_load_id(now: datetime | None = None) -> str:
+    """Sortable by start time, unique, and free of '-' so `<load_id>-<n>.parquet` splits cleanly."""
+    now = now or utcnow()
+    return f"{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}"
+
+
+def ensure_load_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(LOADS_DDL)
+    con.execute(QUARANTINE_DDL)
+    ensure_cursor_tables(con)
+    ensure_staging_table(con)
+
+
+def committed_load_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    placeholders = ", ".join("?" for _ in COMMITTED_STATUSES)
+    rows = con.execute(f"SELECT load_id FROM ops.loads WHERE status IN ({placeholders})",
+                       list(COMMITTED_STATUSES)).fetchall()
+    return {r[0] for r in rows}
+
+
+def sweep_orphans(con: duckdb.DuckDBPyConnection, layout: HomeLayout) -> int:
+    """Delete temporary folders and raw files of loads that never committed; returns files removed."""
+    ensure_load_tables(con)
+    removed = 0
+    tmp = tmp_root(layout)
+    if tmp.exists():
+        removed += sum(1 for p in tmp.rglob("*.parquet"))
+        shutil.rmtree(tmp)
+    if not layout.raw.exists():
+        return removed
+    committed = committed_load_ids(con)
+    for path in layout.raw.glob(f"*/{PARTITION_COLUMN}=*/*.parquet"):
+        if load_id_of(path) not in committed:
+            path.unlink()
+            removed += 1
+    if removed:
+        log.warning("swept %d orphan Parquet file(s) of uncommitted loads under %s", removed, layout.raw)
+    return removed
+
+
+@dataclass
+class LoadResult:
+    """The outcome of one stream's load, as recorded in `ops.loads`."""
+
+    load_id: str
+    source: str
+    stream: str
+    status: str
+    files: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    errors: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    # Some input failed for a reason that may pass (e.g. a database briefly away): retry later.
+    retryable: bool = False
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(self.errors) if self.errors else None
+
+
+@dataclass
+class _InputCounts:
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicate: int = 0
+
+
+@dataclass(frozen=True)
+class StagingSpec:
+    """How a stream's new raw rows become `staging.customer_records` rows.
+
+    `select` reads the relation `_new_rows` (the load's new Parquet files) and yields the staging
+    columns in order; `params` are bound to its `?` placeholders (e.g. the default country).
+    """
+
+    select: str
+    params: tuple = ()
+
+
+class LoadWriter:
+    """Accumulates one stream's load; see the module docstring for the protocol."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, layout: HomeLayout, source: str, table: RawTable,
+                 staging: StagingSpec | None = None):
+        self.con = con
+        self.layout = layout
+        self.source = source
+        self.table = table
+        self.staging = staging
+        self.started_at = utcnow()
+        self.load_id = new_load_id(self.started_at)
+        self.tmp_dir = tmp_root(layout) / self.load_id
+        self.errors: list[str] = []
+        self._totals = _InputCounts()
+        self._files: list[FileFingerprint] = []
+        self._cursors: list[tuple[str, str]] = []
+        self._input_no = 0
+        self._current: _InputCounts | None = None
+        self._batch_no = 0
+        self._done = False
+        ensure_load_tables(con)
+        self._create_work_tables()
+
+    # -- work tables -------------------------------------------------------------------------
+    def _create_work_tables(self) -> None:
+        key = quote_ident(self.table.primary_key)
+        key_type = dict(self.table.columns)[self.table.primary_key]
+        version_def = ""
+        if self.table.disposition == "merge":
+            version_def = f", version {dict(self.table.columns)[self.table.version_column]}"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _load_keys (input_no INTEGER, key {key_type}{version_def})")
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _load_quarantine (input_no INTEGER, file VARCHAR, line BIGINT, "
+            "record_id VARCHAR, reason VARCHAR, detail VARCHAR, payload VARCHAR)")
+        if stream_files(self.layout, self.table.name):
+            scan = parquet_scan(self.layout, self.table)
+            if self.table.disposition == "merge":
+                version = quote_ident(self.table.version_column)
+                self.con.execute(f"INSERT INTO _load_keys SELECT -1, {key}, max({version}) FROM {scan} GROUP BY ALL")
+            else:
+                self.con.execute(f"INSERT INTO _load_keys SELECT DISTINCT -1, {key} FROM {scan}")
+
+    # -- inputs --------------------------------------------------------------------------------
+    def begin_input(self) -> None:
+        if self._current is not None:
+            raise RuntimeError("begin_input() while another input is open")
+        self._input_no += 1
+        self._current = _InputCounts()
+
+    def add_checked(self, relation: str) -> None:
+        """Take a checked batch: a table/view with the table's columns plus CHECK_COLUMNS.
+
+        Rows with `_reason` go to quarantine (unless the same bad record was quarantined before:
+        then it is a duplicate); valid rows whose key is already stored, or repeated in this load,
+        are duplicates; the rest is written to a temporary Parquet folder.
+        """
+        if self._current is None:
+            raise RuntimeError("add_checked() outside begin_input()/end_input()")
+        con, n, table = self.con, self._input_no, self.table
+        counts = self._current
+        total, bad = con.execute(
+            f"SELECT count(*), count(_reason) FROM {relation}").fetchall()[0]
+        counts.read += total
+        if bad:
+            self._quarantine(relation)
+        key = quote_ident(table.primary_key)
+        cols = ", ".join(f"c.{quote_ident(c)}" for c, _ in table.columns)
+        lineage = f"{sql_literal(self.load_id)} AS _load_id, c._file, c._line"
+        partition = f"strftime(c.event_time, '%Y-%m-%d') AS {PARTITION_COLUMN}"
+        if table.disposition == "merge":
+            version = quote_ident(table.version_column)
+            fresh = (f"SELECT {cols}, {lineage}, {partition} FROM {relation} c WHERE c._reason IS NULL "
+                     f"AND NOT EXISTS (SELECT 1 FROM _load_keys k WHERE k.key = c.{key} AND k.version >= c.{version}) "
+                     f"QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.{version} DESC, c._file DESC, c._line DESC) = 1")
+        else:
+            fresh = (f"SELECT {cols}, {lineage}, {partition} FROM {relation} c "
+                     f"ANTI JOIN _load_keys k ON k.key = c.{key} WHERE c._reason IS NULL "
+                     f"QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c._file, c._line) = 1")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _load_fresh AS {fresh}")
+        fresh_rows = con.execute("SELECT count(*) FROM _load_fresh").fetchall()[0][0]
+        counts.loaded += fresh_rows
+        counts.duplicate += (total - bad) - fresh_rows
+        if fresh_rows:
+            version_col = f", {quote_ident(table.version_column)}" if table.disposition == "merge" else ""
+            con.execute(f"INSERT INTO _load_keys SELECT {n}, {key}{version_col} FROM _load_fresh")
+            self._batch_no += 1
+            out = self.tmp_dir / f"input{n}" / f"batch{self._batch_no}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY _load_fresh TO {sql_literal(str(out))} "
+                        f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), OVERWRITE_OR_IGNORE)")
+        con.execute("DROP TABLE _load_fresh")
+
+    def _quarantine(self, relation: str) -> None:
+        counts = self._current
+        n = self._input_no
+        # A bad record already quarantined by an earlier load (a SQL row read again at the cursor
+        # boundary) is a duplicate, not a second quarantine row.
+        inserted = self.con.execute(
+            f"""INSERT INTO _load_quarantine
+                SELECT {n}, c._file, c._line, c._record_id, c._reason, c._detail, c._payload
+                FROM {relation} c WHERE c._reason IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM raw.quarantine q WHERE q.source = ? AND q.stream = ?
+                    AND q.record_id IS NOT DISTINCT FROM c._record_id AND q.reason = c._reason
+                    AND q.payload IS NOT DISTINCT FROM c._payload)""",
+            [self.source, self.table.name]).fetchall()[0][0]
+        bad = self.con.execute(f"SELECT count(_reason) FROM {relation}").fetchall()[0][0]
+        counts.quarantined += inserted
+        counts.duplicate += bad - inserted
+
+    def end_input(self, fingerprints: Sequence[FileFingerprint] = (), cursor: tuple[str, str] | None = None) -> None:
+        """The input was read to its end: its rows, file records and cursor join the load."""
+        counts = self._current
+        if counts is None:
+            raise RuntimeError("end_input() without begin_input()")
+        for name in ("read", "loaded", "quarantined", "duplicate"):
+            setattr(self._totals, name, getattr(self._totals, name) + getattr(counts, name))
+        self._files.extend(fingerprints)
+        if cursor is not None:
+            self._cursors.append(cursor)
+        self._current = None
+
+    def input_is_all(self, reason: str) -> bool:
+        """Whether every record of the open input so far was quarantined for `reason`."""
+        counts = self._current
+        if counts is None or not counts.read:
+            return False
+        same = self.con.execute("SELECT count(*) FROM _load_quarantine WHERE input_no = ? AND reason = ?",
+                                [self._input_no, reason]).fetchall()[0][0]
+        return same == counts.read
+
+    def record_error(self, message: str) -> None:
+        """An input that could not be read before any of it reached the load."""
+        self.errors.append(message)
+
+    def abort_input(self, message: str) -> None:
+        """The input failed part-way: forget its rows, keep the message for the load's result."""
+        n = self._input_no
+        self.con.execute("DELETE FROM _load_keys WHERE input_no = ?", [n])
+        self.con.execute("DELETE FROM _load_quarantine WHERE input_no = ?", [n])
+        shutil.rmtree(self.tmp_dir / f"input{n}", ignore_errors=True)
+        self.errors.append(message)
+        self._current = None
+
+    # -- commit ---------------------------------------------------------------------------------
+    @property
+    def files_read(self) -> int:
+        return len(self._files) + len(self._cursors)
+
+    def _move_into_place(self) -> list[Path]:
+        moved: list[Path] = []
+        if not self.tmp_dir.exists():
+            return moved
+        parts = sorted(self.tmp_dir.rglob("*.parquet"), key=lambda p: (
+            int(p.parts[-4].removeprefix("input")), int(p.parts[-3].removeprefix("batch")), p.parts[-2], p.name))
+        target_root = stream_dir(self.layout, self.table.name)
+        for number, part in enumerate(parts):
+            partition = part.parent.name  # event_date=YYYY-MM-DD
+            dest = target_root / partition / f"{self.load_id}-{number}.parquet"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, dest)
+            moved.append(dest)
+        return moved
+
+    def commit(self) -> LoadResult:
+        """Publish the load (see module docstring). Returns its result; raises if it could not."""
+        if self._current is not None:
+            raise RuntimeError("commit() with an input still open")
+        if self._done:
+            raise RuntimeError("load already finished")
+        self._done = True
+        totals = self._totals
+        status = STATUS_OK if not self.errors else (
+            STATUS_PARTIAL if self.files_read else STATUS_FAILED)
+        result = self._result(status)
+        moved = self._move_into_place()
+        con = self.con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "INSERT INTO ops.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [self.load_id, self.source, self.table.name, self.started_at, result.finished_at,
+                 status, self.files_read, totals.read, totals.loaded, totals.quarantined,
+                 totals.duplicate, result.error])
+            con.execute(
+                "INSERT INTO raw.quarantine SELECT ?, ?, ?, file, line, record_id, reason, detail, payload, ? "
+                "FROM _load_quarantine ORDER BY input_no, file, line",
+                [self.load_id, self.source, self.table.name, result.finished_at])
+            for print_ in self._files:
+                record_loaded_file(con, self.source, self.table.name, print_, self.load_id, result.finished_at)
+            for name, value in self._cursors:
+                set_cursor(con, self.source, self.table.name, name, value, self.load_id, result.finished_at)
+            if moved and self.staging is not None:
+                self._stage(moved)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            for path in moved:  # the sweep would also remove them; do not wait for it
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self._drop_work_tables()
+        refresh_view(con, self.layout, self.table)
+        return result
+
+    def _stage(self, moved: list[Path]) -> None:
+        files = "[" + ", ".join(sql_literal(str(p)) for p in moved) + "]"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _new_rows AS SELECT * FROM read_parquet({files}, "
+            f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': DATE}})")
+        if self.table.disposition == "merge":
+            self.con.execute(
+                f"DELETE FROM staging.customer_records WHERE source = ? AND stream = ? AND record_id IN "
+                f"(SELECT CAST({quote_ident(self.table.primary_key)} AS VARCHAR) FROM _new_rows)",
+                [self.source, self.table.name])
+        self.con.execute(f"INSERT INTO staging.customer_records {self.staging.select}", list(self.staging.params))
+        self.con.execute("DROP VIEW _new_rows")
+
+    def fail(self, message: str) -> LoadResult:
+        """Record the load as failed (nothing of it is kept) and return its result."""
+        self._done = True
+        self.errors.append(message)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self._drop_work_tables()
+        result = self._result(STATUS_FAILED, zero=True)
+        self.con.execute(
+            "INSERT INTO ops.loads VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",
+            [self.load_id, self.source, self.table.name, self.started_at, result.finished_at,
+             STATUS_FAILED, result.error])
+        return result
+
+    def _result(self, status: str, zero: bool = False) -> LoadResult:
+        totals = _InputCounts() if zero else self._totals
+        return LoadResult(
+            load_id=self.load_id, source=self.source, stream=self.table.name, status=status,
+            files=0 if zero else self.files_read, rows_read=totals.read, rows_loaded=totals.loaded,
+            rows_quarantined=totals.quarantined, rows_duplicate=totals.duplicate,
+            errors=list(self.errors), started_at=self.started_at, finished_at=utcnow())
+
+    def _drop_work_tables(self) -> None:
+        for name in ("_load_keys", "_load_quarantine", "_load_fresh"):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def read_loads(con: duckdb.DuckDBPyConnection, load_ids: Sequence[str]) -> list[tuple]:
+    if not load_ids:
+        return []
+    marks = ", ".join("?" for _ in load_ids)
+    return con.execute(f"SELECT * FROM ops.loads WHERE load_id IN ({marks}) ORDER BY load_id", list(load_ids)).fetchall()

@@ -12,6 +12,7 @@ import is a problem of its own, not a crash of the check.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -120,6 +121,26 @@ def _secret_problems(data: Any, file: str, prefix: str = "") -> list[tuple[str, 
     return problems
 
 
+def _env_override_keys(name: str) -> dict[str, str]:
+    """Dotted keys set by `CDP_NAME__A__B` variables -> the variable, to point problems at them."""
+    prefix = f"CDP_{name.upper()}__"
+    return {
+        ".".join(p.lower() for p in var[len(prefix):].split("__") if p): var
+        for var in os.environ
+        if var.startswith(prefix)
+    }
+
+
+def _blame_env(problems: list[tuple[str, str, str]], name: str) -> list[tuple[str, str, str]]:
+    """Say so when a bad value came from an environment variable rather than the file."""
+    overrides = _env_override_keys(name)
+    out = []
+    for file, key, hint in problems:
+        var = next((v for k, v in overrides.items() if key == k or key.startswith(k + ".")), None)
+        out.append((file, key, f"{hint} (value set by environment variable {var})" if var else hint))
+    return out
+
+
 def check_file(name: str) -> FileCheck:
     """Parse, validate and scan one config file; never raises for a problem in the file."""
     try:
@@ -140,7 +161,7 @@ def check_file(name: str) -> FileCheck:
         try:
             load_config(name, model)
         except ConfigError as exc:
-            result.problems.extend(exc.problems)
+            result.problems.extend(_blame_env(exc.problems, name))
         except Exception as exc:  # a validator that raises something else still names the file
             result.problems.append((str(path), "-", f"{type(exc).__name__}: {exc}"))
     result.problems.extend(_secret_problems(data, str(path)))

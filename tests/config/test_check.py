@@ -109,3 +109,10 @@ def test_names_include_user_and_packaged_files(user_config):
     (user_config / "extra.yaml").write_text("{}\n")
     names = config_names()
     assert "extra" in names and "pipeline" in names
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(monkeypatch):
+    monkeypatch.setenv("CDP_PIPELINE__LOCK__WAIT_SECONDS", "soon")
+    result = check_file("pipeline")
+    assert [(key, "CDP_PIPELINE__LOCK__WAIT_SECONDS" in hint) for _, key, hint in result.problems] == [
+        ("lock.wait_seconds", True)]

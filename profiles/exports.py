@@ -161,7 +161,7 @@ def export_segment(
             WHERE p.email IS NOT NULL OR p.phone IS NOT NULL
             ORDER BY {'r.change, ' if changes else ''}1, 2
         """
-        frame = pl.from_arrow(con.execute(sql).to_arrow_table())
+        frame = con.sql(sql).pl()
         without_identifier = (entered + exited if changes else exportable) - frame.height
         params: list = []
     else:
@@ -181,7 +181,7 @@ def export_segment(
             FROM _export_rows r LEFT JOIN {CUSTOMER_VIEW} p ON p.customer_id = r.customer_id
             ORDER BY {'r.change, ' if changes else ''}r.customer_id
         """
-        frame = pl.from_arrow(con.execute(sql, params).to_arrow_table())
+        frame = con.sql(sql, params=params).pl()
         # Lists do not fit CSV cells: join their items with "|".
         if fmt == "csv":
             frame = frame.with_columns(

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from profiles.crm_sync._sql import columns_of, qualified, quote_ident, relation_exists
+from profiles.crm_sync._sql import columns_of, qualified, quote_ident, relation_exists, temp_table_from_rows
 from warehouse.layout import HomeLayout
 
 # Raw stream folder -> its record key column (the record_id of record_map).
@@ -45,6 +45,8 @@ STREAM_KEYS = {
     "social_leads": ("social", "lead_id"),
     "orders": ("transactions", "order_id"),
 }
+
+_RECORD_COLUMNS = [("source", "VARCHAR"), ("record_id", "VARCHAR")]
 
 # Tables forget handles itself (they hold hashes by design, or a queue to keep).
 _PRIVACY_TABLES = {("ops", "suppressions"), ("ops", "privacy_audit"), ("ops", "sync_state")}
@@ -179,8 +181,13 @@ def find_subject(con: duckdb.DuckDBPyConnection, email: str | None = None,
             ).fetchall())
         if has_staging:
             # Raw spellings that normalize to the same address (case, Gmail dots, +tags).
-            raw = _fetch_set(con, "SELECT DISTINCT email FROM staging.customer_records WHERE email IS NOT NULL "
-                                  "AND lower(trim(email)) LIKE ?", ["%" + normalized.split("@")[-1]])
+            local, _, domain = normalized.partition("@")
+            domains = ["gmail.com", "googlemail.com"] if domain in ("gmail.com", "googlemail.com") else [domain]
+            raw = _fetch_set(
+                con, "SELECT DISTINCT email FROM staging.customer_records WHERE email IS NOT NULL "
+                     "AND list_contains(?, split_part(lower(trim(email)), '@', 2)) "
+                     "AND regexp_replace(split_part(lower(trim(email)), '@', 1), '[+].*$|[.]', '', 'g') = ?",
+                [domains, re.sub(r"\+.*$|\.", "", local)])
             same = [r for r, n in normalize_emails(sorted(raw)).items() if n == normalized]
             if same:
                 direct |= set(con.execute(
@@ -188,8 +195,7 @@ def find_subject(con: duckdb.DuckDBPyConnection, email: str | None = None,
                 ).fetchall())
         subject.records |= direct
         if has_map and direct:
-            con.execute("CREATE OR REPLACE TEMP TABLE forget_direct (source VARCHAR, record_id VARCHAR)")
-            con.executemany("INSERT INTO forget_direct VALUES (?, ?)", [list(r) for r in direct])
+            temp_table_from_rows(con, "forget_direct", _RECORD_COLUMNS, [list(r) for r in direct])
             subject.customer_ids |= _fetch_set(
                 con, "SELECT DISTINCT m.customer_id FROM identity.record_map m "
                      "JOIN forget_direct d USING (source, record_id)")
@@ -215,9 +221,7 @@ def find_subject(con: duckdb.DuckDBPyConnection, email: str | None = None,
         subject.records |= set(con.execute(
             "SELECT source, record_id FROM identity.record_map WHERE list_contains(?, customer_id)",
             [sorted(subject.customer_ids)]).fetchall())
-    con.execute("CREATE OR REPLACE TEMP TABLE forget_records (source VARCHAR, record_id VARCHAR)")
-    if subject.records:
-        con.executemany("INSERT INTO forget_records VALUES (?, ?)", [list(r) for r in sorted(subject.records)])
+    temp_table_from_rows(con, "forget_records", _RECORD_COLUMNS, [list(r) for r in sorted(subject.records)])
     if has_norm and subject.records:
         rows = con.execute(
             "SELECT n.email, n.phone, n.user_id, n.anonymous_id, n.social_handle, n.order_id "
@@ -254,9 +258,8 @@ def find_subject(con: duckdb.DuckDBPyConnection, email: str | None = None,
             if column in golden:
                 target |= _fetch_set(con, f"SELECT DISTINCT unnest({quote_ident(column)}) FROM profiles.golden "
                                           "WHERE list_contains(?, customer_id)", [sorted(subject.customer_ids)])
-    con.execute("CREATE OR REPLACE TEMP TABLE forget_customers (customer_id VARCHAR)")
-    if subject.customer_ids:
-        con.executemany("INSERT INTO forget_customers VALUES (?)", [[c] for c in sorted(subject.customer_ids)])
+    temp_table_from_rows(con, "forget_customers", [("customer_id", "VARCHAR")],
+                         [[c] for c in sorted(subject.customer_ids)])
     return subject
 
 
@@ -607,14 +610,10 @@ def suppressed_records(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
         "WHERE email IS NOT NULL OR phone IS NOT NULL").fetchall()
     emails = normalize_emails([r[0] for r in rows if r[0]])
     phones = normalize_phones([(r[1], r[2]) for r in rows if r[1]])
-    con.execute("CREATE OR REPLACE TEMP TABLE suppress_emails (raw VARCHAR, hash VARCHAR)")
-    email_rows = [[raw, sha256_hex(n)] for raw, n in emails.items() if n]
-    if email_rows:
-        con.executemany("INSERT INTO suppress_emails VALUES (?, ?)", email_rows)
-    con.execute("CREATE OR REPLACE TEMP TABLE suppress_phones (raw VARCHAR, country VARCHAR, hash VARCHAR)")
-    phone_rows = [[raw, country, sha256_hex(n)] for (raw, country), n in phones.items() if n]
-    if phone_rows:
-        con.executemany("INSERT INTO suppress_phones VALUES (?, ?, ?)", phone_rows)
+    temp_table_from_rows(con, "suppress_emails", [("raw", "VARCHAR"), ("hash", "VARCHAR")],
+                         [[raw, sha256_hex(n)] for raw, n in emails.items() if n])
+    temp_table_from_rows(con, "suppress_phones", [("raw", "VARCHAR"), ("country", "VARCHAR"), ("hash", "VARCHAR")],
+                         [[raw, country, sha256_hex(n)] for (raw, country), n in phones.items() if n])
     return [tuple(r) for r in con.execute(
         """
         WITH h AS (SELECT DISTINCT hash FROM ops.suppressions)
@@ -636,9 +635,8 @@ def apply_suppressions(con: duckdb.DuckDBPyConnection) -> int:
     records = suppressed_records(con)
     if not records:
         return 0
-    con.execute("CREATE OR REPLACE TEMP TABLE forget_records (source VARCHAR, record_id VARCHAR)")
-    con.executemany("INSERT INTO forget_records VALUES (?, ?)", [list(r) for r in records])
-    con.execute("CREATE OR REPLACE TEMP TABLE forget_customers (customer_id VARCHAR)")
+    temp_table_from_rows(con, "forget_records", _RECORD_COLUMNS, [list(r) for r in records])
+    temp_table_from_rows(con, "forget_customers", [("customer_id", "VARCHAR")], [])
     from profiles.crm_sync.runner import home_of
 
     home = home_of(con)

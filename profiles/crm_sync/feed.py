@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from config.sync import TargetSettings
-from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists
+from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists, temp_table_from_rows
 
 STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS ops.sync_state (target VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, "
@@ -180,10 +180,8 @@ def queue_deletes(con: duckdb.DuckDBPyConnection, customer_ids: list[str], targe
     ensure_state_tables(con)
     if not customer_ids or not targets:
         return 0
-    con.execute("CREATE OR REPLACE TEMP TABLE queue_ids (customer_id VARCHAR)")
-    con.executemany("INSERT INTO queue_ids VALUES (?)", [[cid] for cid in sorted(set(customer_ids))])
-    con.execute("CREATE OR REPLACE TEMP TABLE queue_targets (target VARCHAR)")
-    con.executemany("INSERT INTO queue_targets VALUES (?)", [[t] for t in sorted(set(targets))])
+    temp_table_from_rows(con, "queue_ids", [("customer_id", "VARCHAR")], [[c] for c in sorted(set(customer_ids))])
+    temp_table_from_rows(con, "queue_targets", [("target", "VARCHAR")], [[t] for t in sorted(set(targets))])
     con.execute(
         "DELETE FROM ops.sync_state WHERE customer_id IN (SELECT customer_id FROM queue_ids) "
         "AND target IN (SELECT target FROM queue_targets)"

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from config.sync import SyncSettings, TargetSettings, load_sync_settings
+from profiles.crm_sync._sql import temp_table_from_rows
 from profiles.crm_sync.feed import ChangeFeed, compute_change_feed, ensure_state_tables
 from profiles.crm_sync.targets import FileTarget, HttpTarget, SqlTarget
 
@@ -71,11 +72,10 @@ def _apply_outcomes(con, target: str, upserts_ok: list[dict], upserts_failed: li
                     deletes_ok: list[str], deletes_failed: list[str], now: datetime) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE sync_done (customer_id VARCHAR, checksum VARCHAR, ok BOOLEAN)")
         rows = [[r["customer_id"], r["checksum"], True] for r in upserts_ok]
         rows += [[r["customer_id"], None, False] for r in upserts_failed]
-        if rows:
-            con.executemany("INSERT INTO sync_done VALUES (?, ?, ?)", rows)
+        temp_table_from_rows(con, "sync_done", [("customer_id", "VARCHAR"), ("checksum", "VARCHAR"),
+                                                ("ok", "BOOLEAN")], rows)
         # Succeeded upserts: the CRM now holds this checksum.
         con.execute(
             "DELETE FROM ops.sync_state WHERE target = ? AND customer_id IN "
@@ -91,10 +91,8 @@ def _apply_outcomes(con, target: str, upserts_ok: list[dict], upserts_failed: li
             "INSERT INTO ops.sync_state SELECT ?, d.customer_id, NULL, NULL, 'failed' FROM sync_done d "
             "WHERE NOT d.ok AND d.customer_id NOT IN (SELECT customer_id FROM ops.sync_state WHERE target = ?)",
             [target, target])
-        con.execute("CREATE OR REPLACE TEMP TABLE sync_deleted (customer_id VARCHAR, ok BOOLEAN)")
         rows = [[cid, True] for cid in deletes_ok] + [[cid, False] for cid in deletes_failed]
-        if rows:
-            con.executemany("INSERT INTO sync_deleted VALUES (?, ?)", rows)
+        temp_table_from_rows(con, "sync_deleted", [("customer_id", "VARCHAR"), ("ok", "BOOLEAN")], rows)
         con.execute(
             "DELETE FROM ops.sync_state WHERE target = ? AND customer_id IN "
             "(SELECT customer_id FROM sync_deleted WHERE ok)", [target])

@@ -78,10 +78,13 @@ def _check_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, check_sql: str
 
 
 def _max_cursor(con: duckdb.DuckDBPyConnection, column: str, current: str | None) -> str | None:
-    """The new high-water mark: the latest cursor value in `_checked` (as text, as the source wrote it)."""
+    """The new high-water mark: the latest cursor value of a VALID row of `_checked` (text as written).
+
+    Quarantined rows do not move it: a bad row dated 2099 must not hide every row written until then.
+    """
     col = f'"{column}"'
     rows = con.execute(
-        f"SELECT {col} FROM _checked WHERE {col} IS NOT NULL "
+        f"SELECT {col} FROM _checked WHERE _reason IS NULL AND {col} IS NOT NULL "
         f"ORDER BY TRY_CAST({col} AS TIMESTAMPTZ) DESC NULLS LAST, {col} DESC LIMIT 1").fetchall()
     if rows and (current is None or _later(con, rows[0][0], current)):
         return rows[0][0]

@@ -206,6 +206,8 @@ def make_persons(start_idx: int, count: int, seed: int, registry: Registry,
                 store_orders=int(np_rng.poisson(1.2)) if rng.random() < 0.6 else 0,
                 web_orders=int(np_rng.poisson(1.0)) if web and rng.random() < 0.55 else 0,
             )
+            if not (web or app or social or person.store_orders):
+                person.store_orders = 1  # everyone simulated leaves at least one trace
             if web:
                 person.cookies = [_uuid(rng) for _ in range(1 + int(rng.random() < 0.45) + int(rng.random() < 0.15))]
             if app:

@@ -157,6 +157,15 @@ def needle_pattern(needles: list[str]) -> str | None:
     return rf"(^|[^a-z0-9._%+@-])({alternatives})($|[^a-z0-9_@-])"
 
 
+def python_needle_regex(needles: list[str]) -> re.Pattern | None:
+    """The same boundaries as `needle_pattern`, as lookarounds (RE2 has none) so that adjacent
+    matches (two lines in a row) are all found and a match is just the identifier itself."""
+    if not needles:
+        return None
+    alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9._%+@-])(?:{alternatives})(?![a-z0-9_@-])", re.IGNORECASE)
+
+
 def _fetch_set(con, sql: str, params: list | None = None) -> set:
     return {row[0] for row in con.execute(sql, params or []).fetchall() if row[0] is not None}
 
@@ -364,10 +373,10 @@ def delete_from_tables(con, pattern: str | None, skip: set[tuple[str, str]] = fr
             params.append(pattern)
         if not conditions:
             continue
-        count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} t WHERE {' OR '.join(conditions)}",
-                            params).fetchone()[0]
+        # DELETE answers with the number of rows it removed: one scan per table.
+        count = con.execute(f"DELETE FROM {qualified(schema, table)} AS t WHERE {' OR '.join(conditions)}",
+                            params).fetchall()[0][0]
         if count:
-            con.execute(f"DELETE FROM {qualified(schema, table)} AS t WHERE {' OR '.join(conditions)}", params)
             removed[f"{schema}.{table}"] = count
     return removed
 
@@ -388,6 +397,25 @@ def _open_text(path: Path) -> tuple[str, bool] | None:
         return None
 
 
+def _drop_matching_lines(text: str, regex: re.Pattern) -> tuple[str, int]:
+    """The text without every line that holds a match; one regex pass over the whole text."""
+    spans: list[tuple[int, int]] = []
+    for match in regex.finditer(text):
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.end())
+        end = len(text) if end < 0 else end + 1
+        if spans and start < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    pieces, previous = [], 0
+    for start, end in spans:
+        pieces.append(text[previous:start])
+        previous = end
+    pieces.append(text[previous:])
+    return "".join(pieces), len(spans)
+
+
 def _write_text(path: Path, text: str, gz: bool) -> None:
     tmp = path.with_name(f".{path.name}.forget.tmp")
     data = text.encode("utf-8")
@@ -400,7 +428,7 @@ def clean_files(con, root: Path, pattern: str | None, needles: list[str], exclud
     other text redacted; an unreadable binary file that holds an identifier is deleted."""
     if not root.exists() or not pattern:
         return 0, 0
-    regex = re.compile(pattern, re.IGNORECASE)
+    regex = python_needle_regex(needles)
     files_changed = lines_removed = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in exclude):
         suffixes = [s.lower() for s in path.suffixes]
@@ -424,15 +452,10 @@ def clean_files(con, root: Path, pattern: str | None, needles: list[str], exclud
         if not regex.search(text):
             continue
         if base_suffix in _TEXT_REDACT_SUFFIXES:
-            new_text = regex.sub(lambda m: m.group(1) + "[forgotten]" + m.group(3), text)
+            new_text = regex.sub("[forgotten]", text)
         else:
-            kept = []
-            for line in text.splitlines(keepends=True):
-                if regex.search(line):
-                    lines_removed += 1
-                else:
-                    kept.append(line)
-            new_text = "".join(kept)
+            new_text, removed_here = _drop_matching_lines(text, regex)
+            lines_removed += removed_here
         _write_text(path, new_text, gz)
         files_changed += 1
     return files_changed, lines_removed

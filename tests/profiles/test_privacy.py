@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from profiles.crm_sync import sync
-from profiles.privacy import apply_suppressions, forget, needle_pattern, suppressed_hashes
+from profiles.privacy import (
+    _drop_matching_lines, apply_suppressions, forget, needle_pattern, python_needle_regex, suppressed_hashes,
+)
 from tests.profiles._sync_helpers import build_golden
 from tests.profiles.conftest import build_profile_warehouse
 from warehouse.connection import connect_home
@@ -261,3 +263,6 @@ def test_needle_pattern_matches_on_value_boundaries_only():
     assert not pattern.search("amaria@x.com")
     assert not pattern.search("maria@x.community")
     assert pattern.search('"u-17"') and not pattern.search('"u-170"')
+    lines = python_needle_regex(["maria@x.com"])
+    text = "header\nb MARIA@x.com\nmaria@x.com\namaria@x.com\nz"
+    assert _drop_matching_lines(text, lines) == ("header\namaria@x.com\nz", 2)

@@ -72,21 +72,23 @@ def _y_axis(ticks: list[float], top: float, bottom: float, left: float, right: f
 
 
 def _x_labels(labels: list[str], xs: list[float], y: float, max_labels: int = 12) -> list[str]:
+    # As many labels as fit side by side at ~6.5 px per character, never more than max_labels.
+    if len(xs) > 1:
+        room = (xs[-1] - xs[0]) * len(xs) / (len(xs) - 1)
+        longest = max(len(label) for label in labels)
+        max_labels = max(1, min(max_labels, int(room // (longest * 6.5 + 14))))
     every = max(1, math.ceil(len(labels) / max_labels))
-    last = len(labels) - 1
     parts = []
     for i, (label, x) in enumerate(zip(labels, xs)):
         if i % every == 0:
-            # The end labels lean inwards so long ones are not cut at the chart's edge.
-            anchor = "start" if i == 0 and last > 0 else "end" if i == last and last > 0 else "middle"
-            parts.append(_text(x, y, label, anchor=anchor, size=11))
+            parts.append(_text(x, y, label, size=11))
     return parts
 
 
 def column_chart(labels: list[str], values: list[float], x_label: str, y_label: str,
                  color: str = PALETTE[0], height: int = 320) -> str:
     """Vertical bars over ordered categories (histograms, runs)."""
-    top, bottom, left, right = 16, height - 48, 64, WIDTH - 40
+    top, bottom, left, right = 16, height - 48, 70, WIDTH - 52
     ticks = nice_ticks(max(values, default=0))
     parts = _open(height, f"{y_label} by {x_label}")
     parts += _y_axis(ticks, top, bottom, left, right, y_label)
@@ -135,7 +137,7 @@ def bar_chart(labels: list[str], values: list[float], x_label: str, color: str =
 def line_chart(x_labels: list[str], series: dict[str, list[float]], x_label: str, y_label: str,
                height: int = 340) -> str:
     """One line per series over ordered x categories (days, runs), with a legend."""
-    top, bottom, left, right = 34, height - 48, 64, WIDTH - 40
+    top, bottom, left, right = 34, height - 48, 70, WIDTH - 52
     peak = max((v for values in series.values() for v in values), default=0)
     ticks = nice_ticks(peak)
     span = ticks[-1] or 1

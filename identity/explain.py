@@ -24,16 +24,16 @@ def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict:
     current = customer_id
     seen = set()
     while True:
-        exists = con.execute("SELECT count(*) FROM identity.record_map WHERE customer_id = ?", [current]).fetchone()[0]
+        exists = con.execute("SELECT count(*) FROM identity.record_map WHERE customer_id = ?", [current]).fetchall()[0][0]
         if exists or current in seen:
             break
         seen.add(current)
         nxt = con.execute(
             "SELECT new_customer_id FROM identity.id_history WHERE old_customer_id = ? AND reason = 'merge' "
-            "ORDER BY changed_at DESC LIMIT 1", [current]).fetchone()
+            "ORDER BY changed_at DESC LIMIT 1", [current]).fetchall()
         if not nxt:
             raise ValueError(f"unknown customer id {customer_id!r}: not in identity.record_map or its history")
-        current = nxt[0]
+        current = nxt[0][0]
     records = _frame(con, f"""
         SELECT m.source, m.record_id, n.event_time, {', '.join('n.' + c for c in _SHOWN)},
                n.first_name_key IS NOT NULL OR n.last_name_key IS NOT NULL AS has_name

@@ -237,7 +237,7 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> 
         """)
         big = con.execute(
             f"SELECT count(*) FROM (SELECT DISTINCT {using} FROM blk WHERE n > ?)", [settings.max_block_size]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         stats["skipped_blocks"] += big
         con.execute(f"""
             INSERT INTO pairs
@@ -245,13 +245,13 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> 
             FROM blk l JOIN blk r USING ({using})
             WHERE l.n <= {int(settings.max_block_size)} AND l.sig < r.sig
         """)
-        stats["pairs_by_rule"].append(con.execute(f"SELECT count(*) FROM pairs WHERE rule = {i}").fetchone()[0])
+        stats["pairs_by_rule"].append(con.execute(f"SELECT count(*) FROM pairs WHERE rule = {i}").fetchall()[0][0])
     con.execute("""
         CREATE OR REPLACE TEMP TABLE pairs AS
         SELECT sl, sr, min(rule) AS rule, any_value(same) AS same FROM pairs GROUP BY sl, sr
     """)
-    stats["candidate_pairs"] = con.execute("SELECT count(*) FROM pairs WHERE NOT same").fetchone()[0]
-    stats["training_pairs_in_clusters"] = con.execute("SELECT count(*) FROM pairs WHERE same").fetchone()[0]
+    stats["candidate_pairs"] = con.execute("SELECT count(*) FROM pairs WHERE NOT same").fetchall()[0][0]
+    stats["training_pairs_in_clusters"] = con.execute("SELECT count(*) FROM pairs WHERE same").fetchall()[0][0]
     return stats
 
 
@@ -268,7 +268,7 @@ _EXACT_COLUMN = {
 
 def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[str, dict[int, float]]:
     """u per level from random signature pairs (almost all of which are non-matches)."""
-    n_sig = con.execute("SELECT count(*) FROM sig").fetchone()[0]
+    n_sig = con.execute("SELECT count(*) FROM sig").fetchall()[0][0]
     comp_names = [c.name for c in COMPARISONS]
     u: dict[str, dict[int, float]] = {c: {} for c in comp_names}
     if n_sig < 2:
@@ -304,7 +304,7 @@ def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[
             exact_u[comp.name] = con.execute(
                 f"SELECT sum(p * p) FROM (SELECT count(*) / sum(count(*)) OVER () AS p FROM sig "
                 f"WHERE {col} IS NOT NULL GROUP BY {col})"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
     for comp in COMPARISONS:
         sub = counts.filter((pl.col("comparison") == comp.name) & (pl.col("level") >= 0))
         total = sub["n"].sum() or 1
@@ -464,7 +464,7 @@ def score_levels(
             # log2(m / u): a common surname counts less than a rare one (Splink's tf adjustment)
             out = out.with_columns(
                 pl.when((pl.col(comp.name) == top) & pl.col(f"_tf_{comp.name}").is_not_null())
-                .then((m_top / pl.col(f"_tf_{comp.name}").clip(lower_bound=u_top / 50)).log(2))
+                .then((m_top / pl.col(f"_tf_{comp.name}").clip(lower_bound=u_top / 10)).log(2))
                 .otherwise(pl.col(f"w_{comp.name}"))
                 .alias(f"w_{comp.name}")
             ).drop(f"_tf_{comp.name}")

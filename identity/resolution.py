@@ -100,31 +100,48 @@ def _affected_records(
     con: duckdb.DuckDBPyConnection, everything: pl.DataFrame, new_mask: pl.Series,
     settings: IdentitySettings,
 ) -> pl.Series:
-    """Boolean mask: new records plus every record of a customer they could join."""
-    new = everything.filter(new_mask)
+    """Boolean mask: new records plus every record of a customer they could join.
+
+    Two rings: customers sharing an identifier value with a new record; then customers sharing a
+    blocking key with any record of that first ring (a new record can make an old signature of its
+    customer worth comparing with a neighbour it was never compared with as a separate cluster).
+    """
     ids = identifier_table(everything, settings.deterministic.priority)
+    new = everything.filter(new_mask)
     new_ids = ids.join(new.select("rec"), on="rec", how="semi").select("id_type", "value").unique()
     touching = ids.join(new_ids, on=["id_type", "value"], how="semi")["rec"]
-    con.register("_everything", everything.select("rec", *[c for c in MATCH_COLUMNS if c in everything.columns]).to_arrow())
-    con.register("_newrec", new.select("rec").to_arrow())
-    block_hits = []
-    for rule in settings.match.blocking_rules:
-        keys = [BLOCKING_KEY_SQL[k] for k in rule]
-        key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
-        not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
-        using = ", ".join(f"k{j}" for j in range(len(keys)))
-        block_hits.append(pl.from_arrow(con.execute(f"""
-            WITH k AS (SELECT rec, {key_cols} FROM _everything),
-                 nk AS (SELECT DISTINCT {using} FROM k SEMI JOIN _newrec USING (rec) WHERE {not_null})
-            SELECT k.rec FROM k JOIN nk USING ({using})
-        """).to_arrow_table())["rec"])
-    con.unregister("_everything")
-    con.unregister("_newrec")
-    seeds = pl.concat([new["rec"].cast(pl.UInt32), touching.cast(pl.UInt32),
-                       *[b.cast(pl.UInt32) for b in block_hits]]).unique()
-    customers = everything.filter(pl.col("rec").is_in(seeds.implode()) & pl.col("customer_id").is_not_null())[
-        "customer_id"].unique()
-    return new_mask | everything["rec"].is_in(seeds.implode()) | everything["customer_id"].is_in(customers.implode())
+    ring1 = _with_customers(everything, pl.concat([new["rec"].cast(pl.UInt32), touching.cast(pl.UInt32)]))
+    hits = _blocking_neighbours(con, everything, everything.filter(ring1), settings)
+    return ring1 | _with_customers(everything, hits)
+
+
+def _with_customers(everything: pl.DataFrame, recs: pl.Series) -> pl.Series:
+    seeds = recs.unique().implode()
+    customers = everything.filter(pl.col("rec").is_in(seeds) & pl.col("customer_id").is_not_null())[
+        "customer_id"].unique().implode()
+    return everything["rec"].is_in(seeds) | everything["customer_id"].is_in(customers).fill_null(False)
+
+
+def _blocking_neighbours(con, everything: pl.DataFrame, ring: pl.DataFrame, settings: IdentitySettings) -> pl.Series:
+    cols = [c for c in MATCH_COLUMNS if c in everything.columns]
+    con.register("_everything", everything.select("rec", *cols).to_arrow())
+    con.register("_ring", ring.select("rec").to_arrow())
+    hits = []
+    try:
+        for rule in settings.match.blocking_rules:
+            keys = [BLOCKING_KEY_SQL[k] for k in rule]
+            key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
+            not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
+            using = ", ".join(f"k{j}" for j in range(len(keys)))
+            hits.append(pl.from_arrow(con.execute(f"""
+                WITH k AS (SELECT rec, {key_cols} FROM _everything),
+                     nk AS (SELECT DISTINCT {using} FROM k SEMI JOIN _ring USING (rec) WHERE {not_null})
+                SELECT k.rec FROM k JOIN nk USING ({using})
+            """).to_arrow_table())["rec"].cast(pl.UInt32))
+    finally:
+        con.unregister("_everything")
+        con.unregister("_ring")
+    return pl.concat(hits) if hits else pl.Series("rec", [], dtype=pl.UInt32)
 
 
 def resolve(
@@ -174,6 +191,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         fresh = staging.join(previous, on=["source", "record_id"], how="anti")
         new_count = fresh.height
         known = pl.from_arrow(con.execute("SELECT * FROM identity.normalized_records").to_arrow_table())
+        known = known.with_columns(pl.col("event_time").dt.convert_time_zone("UTC"))
         normalized = pl.concat([known, normalize_staging(fresh, settings)], how="vertical_relaxed")
         normalized = normalized.unique(subset=["source", "record_id"], keep="last")
     normalized = normalized.sort("source", "record_id")
@@ -278,7 +296,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         steps["write_tables"] = time.perf_counter() - t
         summary = ResolveSummary(
             run_id=run_id, mode=mode, records=normalized.height, new_records=new_count,
-            customers=con.execute("SELECT count(*) FROM identity.customers").fetchone()[0],
+            customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
             deterministic_edges=det_edges.height, probabilistic_edges=prob_edges.height,
             rejected_edges=rejected.height, signatures=result.stats.get("signatures", 0),
             candidate_pairs=result.stats.get("candidate_pairs", 0),
@@ -358,7 +376,7 @@ def _record_run(con, summary: ResolveSummary, started: datetime, status: str) ->
 def _finish_noop(con, run_id, started, everything, steps) -> ResolveSummary:
     summary = ResolveSummary(
         run_id=run_id, mode="incremental", records=everything.height, new_records=0,
-        customers=con.execute("SELECT count(*) FROM identity.customers").fetchone()[0],
+        customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
         deterministic_edges=0, probabilistic_edges=0, rejected_edges=0,
         step_seconds={k: round(v, 3) for k, v in steps.items()},
     )

@@ -178,6 +178,7 @@ class LoadWriter:
         self._files: list[FileFingerprint] = []
         self._cursors: list[tuple[str, str]] = []
         self._input_no = 0
+        self._inputs_done = 0
         self._current: _InputCounts | None = None
         self._batch_no = 0
         self._done = False
@@ -278,6 +279,7 @@ class LoadWriter:
         for name in ("read", "loaded", "quarantined", "duplicate"):
             setattr(self._totals, name, getattr(self._totals, name) + getattr(counts, name))
         self._files.extend(fingerprints)
+        self._inputs_done += 1
         if cursor is not None:
             self._cursors.append(cursor)
         self._current = None
@@ -333,7 +335,7 @@ class LoadWriter:
         self._done = True
         totals = self._totals
         status = STATUS_OK if not self.errors else (
-            STATUS_PARTIAL if self.files_read else STATUS_FAILED)
+            STATUS_PARTIAL if self._inputs_done else STATUS_FAILED)
         result = self._result(status)
         moved = self._move_into_place()
         con = self.con

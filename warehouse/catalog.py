@@ -7,6 +7,7 @@ comments, so any SQL client shows what a column means (`duckdb_columns().comment
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,10 @@ class TableDoc(BaseModel):
 
     comment: str
     columns: dict[str, str] = Field(default_factory=dict)
+    # Shell-style column name patterns, e.g. "*_source", for families of columns.
+    patterns: dict[str, str] = Field(default_factory=dict)
+    # Other documented tables ("schema.table") whose column docs apply here too (views over them).
+    same_as: list[str] = Field(default_factory=list)
 
 
 class SchemaDoc(BaseModel):
@@ -29,6 +34,35 @@ class SchemaDoc(BaseModel):
 
     comment: str
     tables: dict[str, TableDoc]
+    # Columns every table of the schema may have (e.g. the load bookkeeping of raw views).
+    common_columns: dict[str, str] = Field(default_factory=dict)
+
+
+def column_doc(catalog: dict[str, "SchemaDoc"], schema: str, table: str, column: str,
+               _seen: frozenset = frozenset()) -> str | None:
+    """The text documenting one column: its own entry, a pattern, a same_as table, or the schema's."""
+    schema_doc = catalog.get(schema)
+    doc = schema_doc.tables.get(table) if schema_doc else None
+    if doc is None:
+        return None
+    lower = column.lower()
+    for name, text in doc.columns.items():
+        if name.lower() == lower:
+            return text
+    for pattern, text in doc.patterns.items():
+        if fnmatch.fnmatchcase(lower, pattern.lower()):
+            return text
+    for other in doc.same_as:
+        if other in _seen:
+            continue
+        other_schema, _, other_table = other.partition(".")
+        text = column_doc(catalog, other_schema, other_table, column, _seen | {f"{schema}.{table}"})
+        if text:
+            return text
+    for name, text in schema_doc.common_columns.items():
+        if name.lower() == lower:
+            return text
+    return None
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> dict[str, SchemaDoc]:
@@ -76,9 +110,27 @@ def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
     return {name.lower(): name for (name,) in rows}
 
 
-def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None) -> CommentResult:
-    """Write table, view and column comments for every documented object that exists."""
+def with_extra_columns(catalog: dict[str, SchemaDoc], extra: dict[str, dict[str, str]]) -> dict[str, SchemaDoc]:
+    """The catalog plus column docs known only at run time ({"profiles.traits": {column: text}}),
+    e.g. the descriptions of custom traits declared in config/profiles.yaml."""
+    merged = {name: doc.model_copy(deep=True) for name, doc in catalog.items()}
+    for target, columns in extra.items():
+        schema, _, table = target.partition(".")
+        table_doc = merged.get(schema) and merged[schema].tables.get(table)
+        if table_doc:
+            table_doc.columns.update({c: t for c, t in columns.items() if t and c not in table_doc.columns})
+    return merged
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None,
+                   extra: dict[str, dict[str, str]] | None = None) -> CommentResult:
+    """Write table, view and column comments for every documented object that exists.
+
+    `extra` adds column docs known only at run time, keyed by "schema.table".
+    """
     catalog = catalog if catalog is not None else load_catalog()
+    if extra:
+        catalog = with_extra_columns(catalog, extra)
     existing = _existing_objects(con)
     result = CommentResult()
     for schema, schema_doc in catalog.items():
@@ -92,10 +144,10 @@ def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc]
             con.execute(f"COMMENT ON {kind} {target} IS {_quote_literal(doc.comment)}")
             result.objects += 1
             columns = _existing_columns(con, real_schema, real_table)
-            for column, text in doc.columns.items():
-                real_column = columns.get(column.lower())
-                if real_column is None:
-                    result.missing_columns.append(f"{schema}.{table}.{column}")
+            result.missing_columns += [f"{schema}.{table}.{c}" for c in doc.columns if c.lower() not in columns]
+            for real_column in columns.values():
+                text = column_doc(catalog, schema, table, real_column)
+                if text is None:
                     continue
                 con.execute(
                     f"COMMENT ON COLUMN {target}.{_quote_ident(real_column)} IS {_quote_literal(text)}"
@@ -104,9 +156,12 @@ def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc]
     return result
 
 
-def undocumented_columns(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None) -> list[str]:
+def undocumented_columns(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None,
+                         extra: dict[str, dict[str, str]] | None = None) -> list[str]:
     """Columns of documented tables that the catalog does not describe (to keep the docs complete)."""
     catalog = catalog if catalog is not None else load_catalog()
+    if extra:
+        catalog = with_extra_columns(catalog, extra)
     existing = _existing_objects(con)
     gaps = []
     for schema, schema_doc in catalog.items():
@@ -114,9 +169,8 @@ def undocumented_columns(con: duckdb.DuckDBPyConnection, catalog: dict[str, Sche
             found = existing.get((schema.lower(), table.lower()))
             if not found:
                 continue
-            documented = {c.lower() for c in doc.columns}
-            for lower, name in _existing_columns(con, found[0], found[1]).items():
-                if lower not in documented:
+            for name in _existing_columns(con, found[0], found[1]).values():
+                if column_doc(catalog, schema, table, name) is None:
                     gaps.append(f"{schema}.{table}.{name}")
     return gaps
 
@@ -132,10 +186,16 @@ def render_markdown(catalog: dict[str, SchemaDoc] | None = None, heading_level: 
     out: list[str] = []
     for schema, schema_doc in catalog.items():
         out += [f"{h} `{schema}`", "", schema_doc.comment, ""]
+        if schema_doc.common_columns:
+            common = ", ".join(f"`{c}` ({_md_cell(t).rstrip('.')})" for c, t in schema_doc.common_columns.items())
+            out += [f"Every `{schema}` table may also carry: {common}.", ""]
         for table, doc in schema_doc.tables.items():
             out += [f"**`{schema}.{table}`**: {doc.comment}", ""]
-            if doc.columns:
+            if doc.same_as:
+                out += ["Columns as in " + ", ".join(f"`{t}`" for t in doc.same_as) + ".", ""]
+            rows = list(doc.columns.items()) + [(p, t) for p, t in doc.patterns.items()]
+            if rows:
                 out += ["| column | meaning |", "|---|---|"]
-                out += [f"| `{column}` | {_md_cell(text)} |" for column, text in doc.columns.items()]
+                out += [f"| `{column}` | {_md_cell(text)} |" for column, text in rows]
                 out.append("")
     return "\n".join(out).rstrip() + "\n"

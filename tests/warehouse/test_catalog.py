@@ -85,3 +85,23 @@ def test_a_typo_in_the_catalog_is_caught(tmp_path):
     bad.write_text("ops:\n  comment: x\n  tables:\n    loads: {coment: y}\n")
     with pytest.raises(ValidationError, match="coment"):
         load_catalog(bad)
+
+
+def test_patterns_same_as_common_columns_and_run_time_extras():
+    con = connect()
+    con.execute("CREATE TABLE profiles.golden (customer_id VARCHAR, email VARCHAR, email_source VARCHAR)")
+    con.execute("CREATE TABLE profiles.traits (customer_id VARCHAR, revenue DOUBLE, product_views_30d INT)")
+    con.execute("CREATE VIEW profiles.customer_360 AS SELECT g.*, t.* EXCLUDE (customer_id) "
+                "FROM profiles.golden g JOIN profiles.traits t USING (customer_id)")
+    con.execute("CREATE TABLE raw.orders (order_id VARCHAR, _file VARCHAR)")
+    extra = {"profiles.traits": {"product_views_30d": "Product views, last 30 days"}}
+    apply_comments(con, extra=extra)
+    docs = dict(con.execute(
+        "SELECT table_name || '.' || column_name, comment FROM duckdb_columns()").fetchall())
+    assert docs["golden.email_source"].startswith("Source of the record")  # pattern
+    assert docs["customer_360.revenue"] == docs["traits.revenue"] is not None  # same_as
+    assert docs["customer_360.email_source"] == docs["golden.email_source"]
+    assert docs["customer_360.product_views_30d"] == "Product views, last 30 days"  # extra, inherited
+    assert docs["orders._file"].startswith("Source file")  # schema-wide common column
+    assert undocumented_columns(con) == [
+        "profiles.traits.product_views_30d", "profiles.customer_360.product_views_30d"]

@@ -35,6 +35,7 @@ BUILTIN_TRAITS = (
     "run_date", "first_seen", "last_seen", "days_since_last_seen", "records", "web_events", "app_events",
     "social_events", "social_interactions", "social_leads", "orders", "completed_orders", "store_orders",
     "web_orders", "revenue", "avg_order_value", "first_order_at", "last_order_at", "days_since_last_order",
+    "days_since_first_order",
     "orders_unconverted", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_score", "rfm_segment",
     "preferred_channel", "email_domain", "email_domain_type", "phone_country", "country_inferred",
     "country_inferred_from", "base_currency",
@@ -237,7 +238,7 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
     rfm_case = f"CASE WHEN completed_orders = 0 THEN ? {' '.join(rfm_cases)} ELSE 'Other' END"
 
     custom_cols = "".join(", " + s for s in custom_selects)
-    base_params = [run_date, run_date, run_date, config.base_currency]
+    base_params = [run_date, run_date, run_date, run_date, config.base_currency]
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
@@ -259,6 +260,7 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
                        CASE WHEN o.completed_orders > 0 THEN round(o.revenue / o.completed_orders, 2) END AS avg_order_value,
                        o.first_order_at, o.last_order_at,
                        date_diff('day', CAST(o.last_order_at AS DATE), CAST(? AS DATE)) AS days_since_last_order,
+                       date_diff('day', CAST(o.first_order_at AS DATE), CAST(? AS DATE)) AS days_since_first_order,
                        coalesce(o.orders_unconverted, 0) AS orders_unconverted,
                        CAST(? AS VARCHAR) AS base_currency,
                        lower(split_part(g.email, '@', 2)) AS email_domain,

@@ -278,3 +278,32 @@ def profile_warehouse(tmp_path: Path, _profile_warehouse_template: Path) -> Path
     HomeLayout(home).ensure()
     shutil.copyfile(HomeLayout(_profile_warehouse_template).database, HomeLayout(home).database)
     return home
+
+
+@pytest.fixture(scope="session")
+def _built_profile_template(tmp_path_factory, _profile_warehouse_template: Path) -> Path:
+    from config.profiles import load_profiles_config
+    from profiles.golden import build_golden
+    from profiles.traits import build_traits
+
+    home = tmp_path_factory.mktemp("built_template") / "home"
+    HomeLayout(home).ensure()
+    shutil.copyfile(HomeLayout(_profile_warehouse_template).database, HomeLayout(home).database)
+    config = load_profiles_config()
+    con = connect_home(home)
+    try:
+        build_golden(con, config.golden)
+        build_traits(con, config.traits)
+    finally:
+        con.close()
+    return home
+
+
+@pytest.fixture
+def built_profile_warehouse(tmp_path: Path, _built_profile_template: Path) -> Path:
+    """`profile_warehouse` with `profiles.golden`, `profiles.traits` and `profiles.customer_360` built
+    from the default config (copied from a session template)."""
+    home = tmp_path / "home"
+    HomeLayout(home).ensure()
+    shutil.copyfile(HomeLayout(_built_profile_template).database, HomeLayout(home).database)
+    return home

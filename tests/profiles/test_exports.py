@@ -13,6 +13,8 @@ from profiles.exports import ExportError, export_segment
 from profiles.segments import run_segments
 from profiles.traits import build_traits
 
+from warehouse.connection import connect_home
+
 from _profile_helpers import add_order, open_built
 
 RUN1, RUN2 = dt.datetime(2026, 3, 1, 6), dt.datetime(2026, 3, 2, 6)
@@ -27,44 +29,44 @@ def sha(text: str) -> str:
 
 
 @pytest.fixture
-def con(profile_warehouse):
-    con = open_built(profile_warehouse)
+def con(built_profile_warehouse):
+    con = connect_home(built_profile_warehouse)
     run_segments(con, EVERYONE, now=RUN1)
     yield con
     con.close()
 
 
-def test_csv_and_parquet_with_chosen_fields(con, profile_warehouse, tmp_path):
-    result = export_segment(con, profile_warehouse, "buyers", "csv", fields=["full_name", "revenue", "order_ids"],
+def test_csv_and_parquet_with_chosen_fields(con, built_profile_warehouse, tmp_path):
+    result = export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["full_name", "revenue", "order_ids"],
                             out=tmp_path / "b.csv", marketing=False)
     frame = pl.read_csv(tmp_path / "b.csv")
     assert frame.columns == ["customer_id", "full_name", "revenue", "order_ids"]
     assert frame["customer_id"].to_list() == ["cus_john", "cus_juan", "cus_maria"] and result["rows"] == 3
     assert frame.filter(pl.col("customer_id") == "cus_maria")["order_ids"][0] == "o-m1|o-m2|o-m3"
-    export_segment(con, profile_warehouse, "buyers", "parquet", fields=["customer_id", "emails", "rfm_segment"],
+    export_segment(con, built_profile_warehouse, "buyers", "parquet", fields=["customer_id", "emails", "rfm_segment"],
                    out=tmp_path / "b.parquet", marketing=False)
     parquet = pl.read_parquet(tmp_path / "b.parquet")
     assert parquet.schema["emails"] == pl.List(pl.String) and parquet.height == 3
     # Default path lives under HOME/exports/segments/<segment>/.
-    default = export_segment(con, profile_warehouse, "buyers", "csv", marketing=False)
+    default = export_segment(con, built_profile_warehouse, "buyers", "csv", marketing=False)
     assert "/exports/segments/buyers/buyers-csv-" in default["file"]
 
 
-def test_unknown_field_and_unmaterialized_segment_are_clear_errors(con, profile_warehouse):
+def test_unknown_field_and_unmaterialized_segment_are_clear_errors(con, built_profile_warehouse):
     with pytest.raises(ExportError, match="unknown field 'emial'.*did you mean email"):
-        export_segment(con, profile_warehouse, "buyers", "csv", fields=["emial"], marketing=False)
+        export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["emial"], marketing=False)
     with pytest.raises(ExportError, match="run `cdp segments"):
-        export_segment(con, profile_warehouse, "vip", "csv")
+        export_segment(con, built_profile_warehouse, "vip", "csv")
 
 
 @pytest.mark.parametrize("platform, columns, maria_phone", [
     ("google", ["Email", "Phone"], "+34612345678"),  # Google Customer Match: E.164 with '+'
     ("meta", ["email", "phone"], "34612345678"),  # Meta: digits with country code, no '+'
 ])
-def test_audience_holds_only_platform_normalized_hashes(con, profile_warehouse, tmp_path, platform, columns,
+def test_audience_holds_only_platform_normalized_hashes(con, built_profile_warehouse, tmp_path, platform, columns,
                                                         maria_phone):
     out = tmp_path / f"{platform}.csv"
-    result = export_segment(con, profile_warehouse, "everyone", "audience", platform=platform, out=out,
+    result = export_segment(con, built_profile_warehouse, "everyone", "audience", platform=platform, out=out,
                             marketing=False)
     frame = pl.read_csv(out)
     assert frame.columns == columns
@@ -75,11 +77,11 @@ def test_audience_holds_only_platform_normalized_hashes(con, profile_warehouse, 
     assert "@" not in text and "612345678" not in text and "maria" not in text.lower()
 
 
-def test_changes_since_last_export_per_destination(con, profile_warehouse, tmp_path):
-    first = export_segment(con, profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "1.csv",
+def test_changes_since_last_export_per_destination(con, built_profile_warehouse, tmp_path):
+    first = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "1.csv",
                            marketing=False)
     assert (first["entered"], first["exited"]) == (3, 0)  # first export: everyone is new
-    again = export_segment(con, profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "2.csv",
+    again = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "2.csv",
                            marketing=False)
     assert again["rows"] == 0
     # Budi buys, Juan's only order is refunded: one enters, one leaves.
@@ -87,28 +89,28 @@ def test_changes_since_last_export_per_destination(con, profile_warehouse, tmp_p
     con.execute("UPDATE raw.orders SET status = 'refunded' WHERE order_id = 'o-jc1'")
     build_traits(con, load_profiles_config().traits)
     run_segments(con, EVERYONE, now=RUN2)
-    third = export_segment(con, profile_warehouse, "buyers", "csv", changes=True, fields=["customer_id"],
+    third = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, fields=["customer_id"],
                            out=tmp_path / "3.csv", marketing=False)
     rows = pl.read_csv(tmp_path / "3.csv").rows()
     assert rows == [("cus_budi", "entered"), ("cus_juan", "exited")] and (third["entered"], third["exited"]) == (1, 1)
     # Another destination has its own state: its first export still sees every member as new.
-    audience = export_segment(con, profile_warehouse, "buyers", "audience", changes=True, out=tmp_path / "a.csv",
+    audience = export_segment(con, built_profile_warehouse, "buyers", "audience", changes=True, out=tmp_path / "a.csv",
                               marketing=False)
     assert (audience["entered"], audience["exited"]) == (3, 0)
     log = con.execute("SELECT destination, rows FROM segments.exports ORDER BY exported_at, destination").fetchall()
     assert ("csv", 2) in log and len(log) == 4
 
 
-def test_marketing_exports_honour_consent(con, profile_warehouse, tmp_path):
+def test_marketing_exports_honour_consent(con, built_profile_warehouse, tmp_path):
     pytest.importorskip("profiles.consent")
-    result = export_segment(con, profile_warehouse, "buyers", "csv", fields=["customer_id"], out=tmp_path / "c.csv")
+    result = export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["customer_id"], out=tmp_path / "c.csv")
     # Only Maria gave marketing consent (web context); unknown consent is not consent by default.
     assert result["consent_applied"] and result["consent_excluded"] == 2
     assert pl.read_csv(tmp_path / "c.csv")["customer_id"].to_list() == ["cus_maria"]
 
 
-def test_default_segments_export_end_to_end(con, profile_warehouse, tmp_path):
+def test_default_segments_export_end_to_end(con, built_profile_warehouse, tmp_path):
     run_segments(con, load_segments_config(), now=RUN2)
-    result = export_segment(con, profile_warehouse, "spanish_speaking", "audience", out=tmp_path / "es.csv",
+    result = export_segment(con, built_profile_warehouse, "spanish_speaking", "audience", out=tmp_path / "es.csv",
                             marketing=False)
     assert result["rows"] == 2 and result["members"] == 2

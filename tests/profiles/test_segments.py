@@ -11,6 +11,8 @@ from config.segments import ConditionError, SegmentsConfig, load_segments_config
 from profiles.expressions import FieldInfo, compile_condition
 from profiles.segments import run_segments
 
+from warehouse.connection import connect_home
+
 from _profile_helpers import add_order, open_built
 from config.profiles import load_profiles_config
 from profiles.traits import build_traits
@@ -28,8 +30,8 @@ def _members(con, segment: str) -> set[str]:
 
 
 @pytest.fixture
-def con(profile_warehouse):
-    con = open_built(profile_warehouse)
+def con(built_profile_warehouse):
+    con = connect_home(built_profile_warehouse)
     yield con
     con.close()
 
@@ -95,7 +97,8 @@ def test_default_segments_have_their_members(con):
     assert _members(con, "spanish_speaking") == {"cus_maria", "cus_juan"}
     assert _members(con, "app_users") == {"cus_maria", "cus_juan"}
     assert _members(con, "social_leads_not_buyers") == {"cus_budi"}
-    assert _members(con, "at_risk") == {"cus_john"} and _members(con, "business_buyers") == {"cus_john"}
+    assert _members(con, "at_risk") == {"cus_john"}
+    assert _members(con, "new_customers") == {"cus_juan"}  # one order, 1 day before the run date
     assert sizes["high_value"] == 1 and all(r["entered"] == r["size"] for r in result["segments"].values())
 
 
@@ -146,6 +149,7 @@ def test_two_runs_with_changed_data_record_who_entered_and_left(con):
         ("at_risk", "cus_john", "exited", RUN3),
         ("at_risk", "cus_juan", "entered", RUN3),
         ("high_value", "cus_john", "entered", RUN3),
+        ("new_customers", "cus_budi", "entered", RUN3),
         ("social_leads_not_buyers", "cus_budi", "exited", RUN3),
     ]
     row = con.execute("SELECT entered_at, exited_at, run_id, exited_run_id FROM segments.membership "

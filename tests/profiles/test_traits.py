@@ -26,8 +26,8 @@ def _config(**overrides) -> TraitsConfig:
 
 
 @pytest.fixture
-def con(profile_warehouse):
-    con = open_built(profile_warehouse)
+def con(built_profile_warehouse):
+    con = connect_home(built_profile_warehouse)
     yield con
     con.close()
 

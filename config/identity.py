@@ -73,6 +73,8 @@ class MatchSettings(_Strict):
     initial_match_share: float = Field(0.1, gt=0, lt=1)
     term_frequency_adjustment: bool = True
     random_seed: int = 42
+    # Full runs retrain m/u; false reuses the weights of the last full run (as incremental runs do).
+    retrain: bool = True
 
     @field_validator("blocking_rules")
     @classmethod

@@ -209,15 +209,13 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         ids = identifier_table(everything, settings.deterministic.priority)
         screened = screen_values(ids, everything, settings.deterministic)
         mask = _affected_records(con, everything, everything["customer_id"].is_null(), settings)
-        weights = pl.from_arrow(con.execute(
-            "SELECT * FROM identity.match_weights WHERE run_id = "
-            "(SELECT run_id FROM identity.runs WHERE mode = 'full' AND status = 'ok' ORDER BY started_at DESC LIMIT 1)"
-        ).to_arrow_table())
-        model = MatchModel.from_frame(weights) if weights.height else None
+        model = _stored_model(con)
         subset = everything.filter(mask)
         steps["affected_set"] = time.perf_counter() - t
     else:
         subset = everything
+        if not settings.match.retrain:
+            model = _stored_model(con)
     tf_tables = _tf_tables(con, normalized) if settings.match.term_frequency_adjustment else None
     local = subset.drop("rec").with_row_index("rec")
     result = run_engine(local, settings, model=model, screened=screened, tf_tables=tf_tables, con=con)
@@ -289,7 +287,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         _insert(con, "identity.id_history", history.with_columns(
             pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
         _rebuild_customers(con, run_id)
-        if mode == "full" and result.model is not None:
+        if mode == "full" and result.model is not None and settings.match.retrain:
             _insert(con, "identity.match_weights", result.model.to_frame(run_id))
         for name, frame in result.debug_tables.items():
             _replace(con, f"identity.{name}", frame)
@@ -312,6 +310,15 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         con.execute("ROLLBACK")
         raise
     return summary
+
+
+def _stored_model(con: duckdb.DuckDBPyConnection) -> MatchModel | None:
+    """The m/u weights of the last run that trained them."""
+    weights = pl.from_arrow(con.execute(
+        "SELECT * FROM identity.match_weights WHERE run_id = (SELECT w.run_id FROM identity.match_weights w "
+        "JOIN identity.runs r USING (run_id) ORDER BY r.started_at DESC LIMIT 1)"
+    ).to_arrow_table())
+    return MatchModel.from_frame(weights) if weights.height else None
 
 
 def _tf_tables(con: duckdb.DuckDBPyConnection, normalized: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -43,18 +43,18 @@ def is_gzip(path: Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
-def open_input_stream(path: Path) -> pa.NativeFile:
+def open_input_stream(path: Path, label: str | None = None) -> pa.NativeFile:
     """The file's bytes, decompressed when it is gzip (by content, so a misnamed file still reads)."""
     compressed = is_gzip(path)
     if path.name.endswith(".gz") and not compressed:
-        raise UnreadableInputError(f"{path.name}: named .gz but is not gzip data; rename or recompress it")
+        raise UnreadableInputError(f"{label or path.name}: named .gz but is not gzip data; rename or recompress it")
     return pa.input_stream(str(path), compression="gzip" if compressed else None)
 
 
-def _reraise(path: Path, exc: Exception) -> UnreadableInputError:
+def _reraise(path: Path, label: str, exc: Exception) -> UnreadableInputError:
     kind = "corrupt or truncated gzip data" if is_gzip(path) else "unreadable data"
     return UnreadableInputError(
-        f"{path.name}: {kind} ({type(exc).__name__}); nothing of this file was loaded: "
+        f"{label}: {kind} ({type(exc).__name__}); nothing of this file was loaded: "
         "replace it with a good copy and rerun")
 
 
@@ -94,12 +94,12 @@ def read_ndjson(path: Path, label: str, batch_bytes: int) -> Iterator[pa.Table]:
     convert = pacsv.ConvertOptions(column_types={"_payload": pa.binary()}, strings_can_be_null=False,
                                    quoted_strings_can_be_null=False)
     try:
-        stream = open_input_stream(path)
+        stream = open_input_stream(path, label)
         reader = pacsv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert)
     except UnreadableInputError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
-        raise _reraise(path, exc) from None
+        raise _reraise(path, label, exc) from None
     next_line = 1
     while True:
         try:
@@ -107,7 +107,7 @@ def read_ndjson(path: Path, label: str, batch_bytes: int) -> Iterator[pa.Table]:
         except StopIteration:
             break
         except (pa.ArrowException, OSError, EOFError) as exc:
-            raise _reraise(path, exc) from None
+            raise _reraise(path, label, exc) from None
         count = batch.num_rows
         if not count:
             continue
@@ -138,20 +138,20 @@ def read_csv(path: Path, label: str, columns: Sequence[str], required_columns: S
     options = pacsv.ReadOptions(block_size=batch_bytes, use_threads=False)
     parse = pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid_row)
     try:
-        stream = open_input_stream(path)
+        stream = open_input_stream(path, label)
         # Header first: every column read as bytes (decoded below), none inferred.
-        header_reader = pacsv.open_csv(open_input_stream(path), read_options=pacsv.ReadOptions(block_size=1 << 16),
+        header_reader = pacsv.open_csv(open_input_stream(path, label), read_options=pacsv.ReadOptions(block_size=1 << 16),
                                        parse_options=parse)
         header = header_reader.schema.names
         header_reader.close()
     except UnreadableInputError:
         raise
     except (pa.ArrowException, OSError, EOFError) as exc:
-        raise _reraise(path, exc) from None
+        raise _reraise(path, label, exc) from None
     missing = [c for c in required_columns if c not in header]
     if missing:
         raise UnreadableInputError(
-            f"{path.name}: not the expected CSV: header lacks column(s) {', '.join(missing)} "
+            f"{label}: not the expected CSV: header lacks column(s) {', '.join(missing)} "
             f"(found {len(header)} columns); fix the file's header or move it out of the source folder")
     malformed.clear()
     convert = pacsv.ConvertOptions(column_types={c: pa.binary() for c in header}, strings_can_be_null=False,
@@ -164,7 +164,7 @@ def read_csv(path: Path, label: str, columns: Sequence[str], required_columns: S
         except StopIteration:
             break
         except (pa.ArrowException, OSError, EOFError) as exc:
-            raise _reraise(path, exc) from None
+            raise _reraise(path, label, exc) from None
         bad_rows = sorted((n, text) for n, text in malformed if n is not None)
         malformed.clear()
         good = batch.num_rows
@@ -228,7 +228,8 @@ def read_sql(url: str, query_table: str, columns: Sequence[str], cursor_column: 
             inspector = sa.inspect(conn)
             if not inspector.has_table(name, schema=schema or None):
                 raise UnreadableInputError(f"{label}: table {query_table} not found in the database")
-            found = {c["name"] for c in inspector.get_columns(name, schema=schema or None)}
+            reflected = {c["name"]: c["type"] for c in inspector.get_columns(name, schema=schema or None)}
+            found = set(reflected)
             present = [c for c in columns if c in found]
             if cursor_column not in found:
                 raise UnreadableInputError(f"{label}: table {query_table} has no cursor column {cursor_column}")
@@ -239,7 +240,10 @@ def read_sql(url: str, query_table: str, columns: Sequence[str], cursor_column: 
             line = sa.literal_column("rowid") if conn.dialect.name == "sqlite" else sa.null()
             query = sa.select(line, *[table.c[c] for c in present])
             if cursor_value is not None:
-                query = query.where(table.c[cursor_column] >= cursor_value)
+                # The cursor is kept as text; the database compares it in the column's own type
+                # (a timestamptz column is not comparable with a varchar parameter).
+                bound = sa.cast(sa.literal(cursor_value, sa.String), reflected[cursor_column])
+                query = query.where(table.c[cursor_column] >= bound)
             query = query.order_by(table.c[cursor_column])
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
             for chunk in result.partitions(batch_rows):

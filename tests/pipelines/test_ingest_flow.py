@@ -1,0 +1,48 @@
+"""The Prefect ingest flow: a task per connector, retried only on transient source errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pipelines.flows.ingest as ingest_module
+from tests.connectors.samples import write_events, write_social
+from warehouse.loads import LoadResult
+
+
+def test_flow_loads_each_source_and_reconciles(prefect_harness, tmp_path: Path):
+    src, home = tmp_path / "src", tmp_path / "home"
+    write_events(src, "web", 1)
+    write_social(src, 1)
+    results = ingest_module.ingest_flow(str(home), str(src), ["web", "social"])
+    assert [(r.source, r.stream) for r in results] == [
+        ("web", "web_events"), ("social", "social_profiles"), ("social", "social_interactions"),
+        ("social", "social_leads")]
+    assert all(r.status == "ok" and r.reconciles and r.rows_loaded > 0 for r in results)
+    again = ingest_module.ingest_flow(str(home), str(src), ["web"])
+    assert again[0].rows_loaded == 0
+
+
+def test_transient_errors_are_retried_and_others_are_not(prefect_harness, tmp_path: Path, monkeypatch):
+    calls: list[str] = []
+
+    def flaky(home, source, source_dir):
+        calls.append(source)
+        retryable = source == "transactions" and calls.count(source) == 1
+        return [LoadResult("L1", source, "orders", "partial" if retryable else "ok", retryable=retryable)]
+
+    monkeypatch.setattr(ingest_module, "ingest_source", flaky)
+    monkeypatch.setattr(ingest_module, "ingest_source_task",
+                        ingest_module.ingest_source_task.with_options(retry_delay_seconds=0))
+    results = ingest_module.ingest_flow(str(tmp_path / "home"), None, ["transactions"])
+    assert calls == ["transactions", "transactions"] and results[0].status == "ok"
+
+    def broken(home, source, source_dir):
+        calls.append("broken")
+        raise ValueError("a bug, not an outage")
+
+    calls.clear()
+    monkeypatch.setattr(ingest_module, "ingest_source", broken)
+    try:
+        ingest_module.ingest_flow(str(tmp_path / "home"), None, ["web"])
+    except ValueError:
+        pass
+    assert calls == ["broken"]

@@ -29,7 +29,7 @@ from pipelines.sample_data.sinks import (
 
 GENERATOR_VERSION = 1
 DAY_MS = 86_400_000
-CHUNK_PERSONS = 10_000
+CHUNK_PERSONS = 5_000
 ALL_SOURCES = ("web", "app", "social", "transactions")
 EVENT_DAMAGE = ("invalid_json", "missing_field", "wrong_type", "future_timestamp")
 ROW_DAMAGE = ("missing_field", "wrong_type", "future_timestamp")
@@ -185,7 +185,7 @@ class _ChunkMaker:
                 traits["lastName"] = last
         elif roll < 0.85:
             traits["name"] = f"{first} {last}".strip()
-        if placeholder or rng.random() < 0.45:
+        if placeholder or rng.random() < 0.55:
             traits["phone"] = phone_variant(p.locale, p.phone, rng)
         if rng.random() < 0.3:
             traits["birthday"] = p.dob
@@ -203,7 +203,7 @@ class _ChunkMaker:
         n_sessions = max(len(p.cookies), 1 + sum(rng.random() < 0.5 for _ in range(4)))
         starts = sorted(self.session_start() for _ in range(n_sessions))
         order_sessions = Counter(rng.randrange(n_sessions) for _ in range(p.web_orders))
-        will_identify = {c: rng.random() < 0.95 for c in p.cookies}
+        will_identify = {c: rng.random() < 0.98 for c in p.cookies}
         seen: set[str] = set()
         logged_in: set[str] = set()
         contexts: dict[tuple[str, str], dict] = {}
@@ -326,7 +326,7 @@ class _ChunkMaker:
             display = f"{first} {last[:1]}." if last else first
         else:
             display = f"{first} ✨"
-        location = rng.choice((p.city, f"{p.city}, {COUNTRY_NAME[p.locale]}", p.city.upper(), ""))
+        location = rng.choice((p.city, f"{p.city}, {COUNTRY_NAME[p.locale]}", p.city.upper(), "" if p.lead else p.city))
         updated = self.session_start()
         created = f"{rng.randrange(2012, 2026)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T12:00:00Z"
         profile = {"profile_id": p.profile_id, "handle": p.handle, "display_name": display, "location": location,

@@ -202,7 +202,7 @@ def make_persons(start_idx: int, count: int, seed: int, registry: Registry,
                 phone=national_phone(locale, idx, offset, rng),
                 account_id=f"usr_{_perm(idx, 1 << 40, offset):010x}" if has_account else None,
                 consent_marketing=bool(uniform[j, 7] < 0.6), consent_analytics=bool(uniform[j, 7] < 0.85),
-                web=web, app=app, social=social, lead=social and rng.random() < 0.8,
+                web=web, app=app, social=social, lead=social and rng.random() < 0.9,
                 store_orders=int(np_rng.poisson(1.2)) if rng.random() < 0.6 else 0,
                 web_orders=int(np_rng.poisson(1.0)) if web and rng.random() < 0.55 else 0,
             )

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from profiles.expressions import ExpressionError, quote_identifier as q, relation_catalog, resolve_field
 from profiles.golden import _existing_columns
@@ -72,7 +73,9 @@ def _consent_sql(con: duckdb.DuckDBPyConnection) -> str | None:
     if hasattr(consent, "marketing_allowed"):
         allowed = consent.marketing_allowed(con)
         con.execute("CREATE OR REPLACE TEMP TABLE _export_allowed (customer_id VARCHAR)")
-        con.executemany("INSERT INTO _export_allowed VALUES (?)", [[c] for c in sorted(allowed)])
+        con.register("_export_allowed_arrow", pa.table({"customer_id": sorted(allowed)}, schema=pa.schema([("customer_id", pa.string())])))
+        con.execute("INSERT INTO _export_allowed SELECT customer_id FROM _export_allowed_arrow")
+        con.unregister("_export_allowed_arrow")
         return "SELECT customer_id FROM _export_allowed"
     return None
 

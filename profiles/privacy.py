@@ -16,7 +16,8 @@
    the snapshots (republished clean).
 
 Identifier matching is exact on value boundaries (`maria@x.com` does not match `amaria@x.com`);
-device ids are NOT used (a family tablet is shared by several people), nor are names (not unique):
+device and anonymous ids are NOT used (a family tablet is shared by several people), nor are
+names (not unique):
 records of the person are reached through identity resolution instead.
 """
 from __future__ import annotations
@@ -133,13 +134,16 @@ class Subject:
     def suppression_entries(self) -> list[tuple[str, str]]:
         """(kind, normalized value) pairs whose hashes are kept."""
         entries = [("email", e) for e in self.emails] + [("phone", p) for p in self.phones]
-        entries += [("user_id", u) for u in self.user_ids] + [("anonymous_id", a) for a in self.anonymous_ids]
+        entries += [("user_id", u) for u in self.user_ids]
         entries += [("social_handle", h) for h in self.social_handles]
         return sorted(set(entries))
 
     def needles(self) -> list[str]:
         """Lowercased values searched for anywhere (raw rows, payloads, files)."""
-        values = set(self.emails) | set(self.phones) | self.user_ids | self.anonymous_ids | self.order_ids
+        # Not anonymous ids: an app install id or a browser cookie on a family tablet is shared by the
+        # household (measured on the generated sample: a sister's app events matched). The person's own
+        # events are reached through record_map instead.
+        values = set(self.emails) | set(self.phones) | self.user_ids | self.order_ids
         values |= {p.lstrip("+") for p in self.phones}
         values |= {h for h in self.social_handles} | {"@" + h for h in self.social_handles}
         values |= {s.strip() for s in self.raw_spellings}
@@ -617,8 +621,8 @@ def forget(home: str | Path, email: str | None = None, customer_id: str | None =
 # ---------------------------------------------------------------- keeping them forgotten
 
 def suppressed_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """SHA-256 hex of every suppressed normalized identifier (email, E.164 phone, user id, cookie,
-    social handle without @, lowercase). Compare with `sha256(normalized value)` in DuckDB."""
+    """SHA-256 hex of every suppressed normalized identifier (email, E.164 phone, user id, social
+    handle without @, lowercase). Compare with `sha256(normalized value)` in DuckDB."""
     if not relation_exists(con, "ops", "suppressions"):
         return set()
     return _fetch_set(con, "SELECT hash FROM ops.suppressions")
@@ -644,7 +648,7 @@ def suppressed_records(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
         LEFT JOIN suppress_emails e ON e.raw = s.email
         LEFT JOIN suppress_phones p ON p.raw = s.phone AND p.country IS NOT DISTINCT FROM s.country
         WHERE e.hash IN (SELECT hash FROM h) OR p.hash IN (SELECT hash FROM h)
-           OR sha256(s.user_id) IN (SELECT hash FROM h) OR sha256(s.anonymous_id) IN (SELECT hash FROM h)
+           OR sha256(s.user_id) IN (SELECT hash FROM h)
            OR sha256(lower(ltrim(s.social_handle, '@'))) IN (SELECT hash FROM h)
         ORDER BY 1, 2
         """).fetchall()]

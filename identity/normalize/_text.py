@@ -22,6 +22,7 @@ PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 _PLACEHOLDER_LIST = sorted(PLACEHOLDERS)
+_LONGEST_PLACEHOLDER = max(len(p.encode()) for p in PLACEHOLDERS)
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _SPACES = re.compile(r"\s+")
 
@@ -37,15 +38,25 @@ def as_text_series(s: pl.Series | None, length: int, name: str) -> pl.Series:
     return s.rename(name)
 
 
-def clean_expr(expr: pl.Expr) -> pl.Expr:
-    """Trim, collapse inner whitespace, and turn placeholder values into null (vectorized)."""
-    trimmed = expr.str.replace_all(r"\s+", " ").str.strip_chars()
-    return pl.when(trimmed.str.to_lowercase().is_in(_PLACEHOLDER_LIST)).then(None).otherwise(trimmed)
-
-
 def clean(s: pl.Series) -> pl.Series:
-    """`clean_expr` over a series."""
-    return pl.select(clean_expr(pl.lit(s)).alias(s.name)).to_series()
+    """Trim, collapse inner whitespace, and turn placeholder values into null (vectorized).
+
+    The costly steps (regex, lowercasing) run only on the few rows that can need them, found with
+    cheap literal scans and byte lengths.
+    """
+    s = s.str.strip_chars()
+    messy = s.str.contains("  ", literal=True)
+    for control in ("\t", "\n", "\r"):
+        messy = messy | s.str.contains(control, literal=True)
+    if messy.any():
+        rows = messy.arg_true()
+        s = s.scatter(rows, s.gather(rows).str.replace_all(r"\s+", " ").str.strip_chars())
+    candidates = (s.str.len_bytes() <= _LONGEST_PLACEHOLDER).fill_null(False).arg_true()
+    if candidates.len():
+        placeholder = s.gather(candidates).str.to_lowercase().is_in(_PLACEHOLDER_LIST)
+        if placeholder.any():
+            s = s.scatter(candidates.filter(placeholder), None)
+    return s
 
 
 def is_placeholder(value: str) -> bool:
@@ -87,10 +98,11 @@ def map_distinct_frame(
     Rows where the first key column is null give all-null outputs without calling `fn`.
     """
     key_cols = keys.columns
-    first = key_cols[0]
-    distinct = keys.filter(pl.col(first).is_not_null()).unique()
-    rows = [fn(*row) for row in distinct.iter_rows()]
-    outputs = pl.DataFrame(rows, schema=schema, orient="row")
-    lookup = pl.concat([distinct, outputs], how="horizontal")
+    distinct = keys.filter(pl.col(key_cols[0]).is_not_null()).unique()
+    results = [fn(*row) for row in zip(*(distinct.get_column(c).to_list() for c in key_cols))]
+    columns = list(zip(*results)) if results else [[] for _ in schema]
+    lookup = distinct.with_columns(
+        pl.Series(name, values, dtype=dtype) for (name, dtype), values in zip(schema.items(), columns)
+    )
     joined = keys.join(lookup, on=key_cols, how="left", maintain_order="left", nulls_equal=True)
     return joined.select(list(schema))

@@ -114,6 +114,9 @@ CITY_ALIASES: dict[str, str] = {
 
 @lru_cache(maxsize=CACHE_SIZE)
 def city_key_value(raw: str) -> str | None:
+    head, comma, tail = raw.rpartition(",")
+    if comma and head.strip() and normalize_country_value(tail) is not None:
+        raw = head  # "Madrid, España" (free-text locations) -> "Madrid"
     key = " ".join(fold_tokens(raw)) or None
     return CITY_ALIASES.get(key, key) if key else None
 

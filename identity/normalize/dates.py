@@ -46,12 +46,24 @@ def parse_birth_date(
         mf = month_first.cast(pl.Boolean).fill_null(False).rename("mf")
     else:
         mf = pl.Series("mf", [bool(month_first)] * n, dtype=pl.Boolean)
+    rows = pl.DataFrame({"raw": s.cast(pl.String), "mf": mf})
+    # The regexes run once per distinct (text, reading order), not once per row.
+    distinct = rows.filter(pl.col("raw").is_not_null()).unique()
+    parsed = _parse_distinct(distinct, today)
+    return (
+        rows.join(parsed, on=["raw", "mf"], how="left", maintain_order="left")
+        .get_column("d").rename(s.name)
+    )
+
+
+def _parse_distinct(distinct: pl.DataFrame, today: dt.date) -> pl.DataFrame:
+    """Columns raw, mf, d for distinct (raw, mf) rows."""
     text = (
-        s.cast(pl.String).str.strip_chars().str.to_lowercase()
+        distinct.get_column("raw").str.strip_chars().str.to_lowercase()
         .str.replace_all(r"[ÁáÀà]", "a").str.replace_all(r"[Éé]", "e").str.replace_all(r"[Íí]", "i")
         .str.replace_all(r"[Óó]", "o").str.replace_all(r"[Úú]", "u")
     )
-    frame = pl.DataFrame({"t": text, "mf": mf})
+    frame = pl.DataFrame({"t": text, "mf": distinct.get_column("mf")})
     t = pl.col("t")
     iso = t.str.extract_groups(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ t].*)?$")
     compact = t.str.extract_groups(r"^(\d{4})(\d{2})(\d{2})$")
@@ -96,4 +108,4 @@ def parse_birth_date(
         .alias("d")
     ).to_series()
     valid = dates.is_between(_EARLIEST, today)
-    return pl.select(pl.when(valid).then(dates).otherwise(None).alias(s.name)).to_series()
+    return distinct.with_columns(d=pl.when(valid).then(dates).otherwise(None))

@@ -1,62 +1,117 @@
-"""Email normalization: syntax check with email-validator, lowercase, documented provider rules."""
+"""Email normalization: syntax check with email-validator, lowercase, documented provider rules.
+
+Most addresses are plain ASCII (`maria.garcia@gmail.com`). Those that match a conservative pattern
+every RFC 5322 validator accepts are checked in bulk with Polars; the rest (quoted or
+international local parts, IDN domains, anything odd) go through email-validator one distinct
+value at a time. Both paths end in the same vectorized provider rules.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 
 import polars as pl
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from identity.normalize._text import CACHE_SIZE, PLACEHOLDERS, map_distinct_frame
 
-# Providers whose documentation says the mailbox ignores dots (Gmail only) or `+tag` sub-addresses.
-_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
-_PLUS_ADDRESSING_DOMAINS = _GMAIL_DOMAINS | frozenset(
-    {"outlook.com", "hotmail.com", "live.com", "msn.com", "outlook.es", "hotmail.es", "live.com.mx",
-     "hotmail.com.mx", "outlook.co.id", "live.co.uk", "hotmail.co.uk"}
-)
-# Local parts and domains used as "I will not give you my email".
-_PLACEHOLDER_LOCALS = frozenset(
-    {"noemail", "no-email", "no_email", "nomail", "none", "null", "nobody", "noreply", "no-reply",
-     "donotreply", "test", "sinemail", "sincorreo", "notavailable", "na", "xxx", "asdf"}
-)
-_PLACEHOLDER_DOMAINS = frozenset(
-    {"example.com", "example.org", "example.net", "test.com", "localhost", "noemail.com",
-     "nomail.com", "none.com", "email.invalid", "invalid"}
-)
-
 EMAIL_SCHEMA = {"email": pl.String, "email_invalid_reason": pl.String}
+
+# Providers that document ignoring dots in the mailbox name (Gmail) or `+tag` sub-addressing
+# (Gmail, Outlook/Hotmail/Live). Yahoo's "-" aliases are separate mailboxes: left alone.
+_GMAIL_DOMAINS = ["gmail.com", "googlemail.com"]
+_PLUS_ADDRESSING_DOMAINS = _GMAIL_DOMAINS + [
+    "outlook.com", "hotmail.com", "live.com", "msn.com", "outlook.es", "hotmail.es",
+    "live.com.mx", "hotmail.com.mx", "outlook.co.id", "live.co.uk", "hotmail.co.uk",
+]
+# Local parts and domains typed as "I will not give you my email".
+_PLACEHOLDER_LOCALS = [
+    "noemail", "no-email", "no_email", "nomail", "none", "null", "nobody", "noreply", "no-reply",
+    "donotreply", "test", "sinemail", "sincorreo", "notavailable", "na", "xxx", "asdf",
+]
+_PLACEHOLDER_DOMAINS = [
+    "example.com", "example.org", "example.net", "test.com", "noemail.com", "nomail.com",
+    "none.com",
+]
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# Dot-atom local part @ LDH labels with an alphabetic TLD: valid for email-validator too.
+_SIMPLE_EMAIL = rf"^{_ATOM}(?:\.{_ATOM})*@(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}}$"
+_SPECIAL_USE_SUFFIX = "|".join(SPECIAL_USE_DOMAIN_NAMES)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def normalize_email_value(raw: str) -> tuple[str | None, str | None]:
-    """(normalized email, None) or (None, reason) with reason in blank / placeholder / syntax."""
-    text = raw.strip()
-    if not text:
-        return None, "blank"
-    if text.casefold() in PLACEHOLDERS:
-        return None, "placeholder"
-    if text.lower().startswith("mailto:"):
-        text = text[7:]
+def _validate_one(text: str) -> tuple[str | None, str | None]:
+    """(lowercased address, None) or (None, 'syntax') by email-validator, offline."""
     try:
         # Deliverability needs DNS; identity resolution must stay offline and deterministic.
         result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError:
         return None, "syntax"
-    local = result.local_part.lower()
-    domain = result.domain.lower()
-    if local in _PLACEHOLDER_LOCALS or domain in _PLACEHOLDER_DOMAINS:
-        return None, "placeholder"
-    if domain in _PLUS_ADDRESSING_DOMAINS and "+" in local:
-        local = local.split("+", 1)[0]
-    if domain in _GMAIL_DOMAINS:
-        local = local.replace(".", "")
-        domain = "gmail.com"
-    if not local:
-        return None, "syntax"
-    return f"{local}@{domain}", None
+    return f"{result.local_part.lower()}@{result.domain.lower()}", None
+
+
+def _provider_rules(address: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(normalized address, reason) from a valid lowercased address expression."""
+    local = address.str.extract(r"^(.*)@[^@]*$", 1)
+    domain = address.str.extract(r"@([^@]*)$", 1)
+    local = pl.when(domain.is_in(_PLUS_ADDRESSING_DOMAINS)).then(local.str.replace(r"\+.*$", "")).otherwise(local)
+    is_gmail = domain.is_in(_GMAIL_DOMAINS)
+    local = pl.when(is_gmail).then(local.str.replace_all(".", "", literal=True)).otherwise(local)
+    domain = pl.when(is_gmail).then(pl.lit("gmail.com")).otherwise(domain)
+    placeholder = local.is_in(_PLACEHOLDER_LOCALS) | domain.is_in(_PLACEHOLDER_DOMAINS)
+    empty = local.str.len_bytes() == 0
+    reason = pl.when(placeholder).then(pl.lit("placeholder")).when(empty).then(pl.lit("syntax"))
+    email = pl.when(placeholder | empty).then(None).otherwise(pl.concat_str([local, pl.lit("@"), domain]))
+    return email, reason
+
+
+def _normalize_distinct(raw: pl.Series) -> pl.DataFrame:
+    """Columns raw, email, email_invalid_reason for distinct non-null raw values."""
+    frame = pl.DataFrame({"raw": raw})
+    text = pl.col("raw").str.strip_chars()
+    lowered = text.str.to_lowercase().str.strip_prefix("mailto:")
+    frame = frame.with_columns(
+        text=text,
+        lowered=lowered,
+        simple=lowered.str.contains(_SIMPLE_EMAIL)
+        & (lowered.str.extract(r"^(.*)@", 1).str.len_bytes() <= 64)
+        & (lowered.str.len_bytes() <= 254)
+        & ~lowered.str.contains(rf"\.(?:{_SPECIAL_USE_SUFFIX})$"),
+        early_reason=pl.when(text == "").then(pl.lit("blank"))
+        .when(text.str.to_lowercase().is_in(sorted(PLACEHOLDERS))).then(pl.lit("placeholder")),
+    )
+    # Only addresses outside the simple pattern pay for a per-value email-validator call.
+    slow = frame.filter(pl.col("early_reason").is_null() & ~pl.col("simple"))
+    checked = map_distinct_frame(
+        slow.select(pl.col("text").str.strip_prefix("mailto:").str.strip_prefix("MAILTO:")),
+        _validate_one, {"address": pl.String, "syntax_reason": pl.String},
+    )
+    slow = pl.concat([slow.select("raw"), checked], how="horizontal")
+    frame = frame.join(slow, on="raw", how="left")
+    address = pl.when(pl.col("early_reason").is_null() & pl.col("simple")).then(pl.col("lowered")) \
+        .otherwise(pl.col("address"))
+    email, rule_reason = _provider_rules(address)
+    return frame.select(
+        "raw",
+        email=email,
+        email_invalid_reason=pl.coalesce("early_reason", "syntax_reason", rule_reason),
+    )
 
 
 def normalize_email(s: pl.Series) -> pl.DataFrame:
-    """Columns `email` (normalized; null when invalid or absent) and `email_invalid_reason`."""
-    keys = pl.DataFrame({"raw": s.cast(pl.String)})
-    return map_distinct_frame(keys, normalize_email_value, EMAIL_SCHEMA)
+    """Columns `email` (normalized; null when invalid or absent) and `email_invalid_reason`.
+
+    Reasons: `blank` (empty text), `placeholder` (n/a, noemail@..., test@example.com), `syntax`.
+    A null input gives a null email and no reason: nothing was offered.
+    """
+    raw = s.cast(pl.String).rename("raw")
+    lookup = _normalize_distinct(raw.drop_nulls().unique())
+    return (
+        raw.to_frame()
+        .join(lookup, on="raw", how="left", maintain_order="left")
+        .select(list(EMAIL_SCHEMA))
+    )
+
+
+def normalize_email_value(raw: str) -> tuple[str | None, str | None]:
+    """One address through the same rules (for explain tools and tests)."""
+    return normalize_email(pl.Series([raw])).row(0)

@@ -49,6 +49,15 @@ def _event_time(df: pl.DataFrame) -> pl.Series:
     return s.cast(dtype).rename("event_time")
 
 
+# Fields normalized through per-value work; records repeating the same combination of them
+# (every event of a signed-in visitor, say) are normalized once.
+_PII_COLUMNS = (
+    "email", "phone", "first_name", "last_name", "full_name", "street", "city", "postcode",
+    "region", "country", "birth_date",
+)
+_ROW_KEY = ("__pii_hash_a", "__pii_hash_b")
+
+
 def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.DataFrame:
     """Normalize identity-bearing records for matching; one output row per input row, same order.
 
@@ -57,42 +66,51 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
     """
     n = df.height
 
-    def text(name: str) -> pl.Series:
-        return clean(as_text_series(df.get_column(name) if name in df.columns else None, n, name))
+    def raw(name: str) -> pl.Series:
+        return as_text_series(df.get_column(name) if name in df.columns else None, n, name)
 
     out: dict[str, pl.Series] = {
-        "source": text("source"),
-        "record_id": as_text_series(df.get_column("record_id") if "record_id" in df.columns else None, n, "record_id"),
+        "source": clean(raw("source")),
+        "record_id": raw("record_id"),
         "event_time": _event_time(df),
     }
     for column in _IDENTIFIERS:
-        out[column] = text(column)
-    out["social_handle"] = (
-        text("social_handle").str.strip_chars_start("@").str.to_lowercase().str.strip_chars()
+        out[column] = clean(raw(column))
+    handle = clean(raw("social_handle")).str.strip_chars_start("@").str.strip_chars().str.to_lowercase()
+    out["social_handle"] = handle.replace("", None)
+
+    # Two independently seeded 64-bit hashes of the PII tuple key the distinct rows: a collision
+    # would need both to collide at once (~1e-20 at 1e9 rows).
+    pii = pl.DataFrame([raw(c) for c in _PII_COLUMNS])
+    pii = pii.with_columns(
+        pl.struct(_PII_COLUMNS).hash(seed=0x5EED).alias(_ROW_KEY[0]),
+        pl.struct(_PII_COLUMNS).hash(seed=0xC0FFEE).alias(_ROW_KEY[1]),
     )
-    out["social_handle"] = pl.select(
-        pl.when(pl.lit(out["social_handle"]).str.len_chars() > 0).then(pl.lit(out["social_handle"]))
-        .alias("social_handle")
-    ).to_series()
+    distinct = pii.unique(subset=list(_ROW_KEY), keep="any")
+    normalized = _normalize_pii(distinct, default_region)
+    rows = pii.select(_ROW_KEY).join(normalized, on=list(_ROW_KEY), how="left", maintain_order="left")
+    for column in normalized.columns:
+        if column not in _ROW_KEY:
+            out[column] = rows.get_column(column)
+    return pl.DataFrame([out[name].rename(name) for name in OUTPUT_SCHEMA]).cast(OUTPUT_SCHEMA)
+
+
+def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.DataFrame:
+    """The normalized PII columns (plus the row key) for distinct raw PII rows."""
+    def text(name: str) -> pl.Series:
+        return clean(distinct.get_column(name))
 
     country = normalize_country(text("country")).rename("country")
-    email = normalize_email(as_text_series(df.get_column("email") if "email" in df.columns else None, n, "email"))
     # The raw email column distinguishes blank from absent; cleaned text would hide that.
+    email = normalize_email(distinct.get_column("email"))
     phone_region = country.fill_null(default_region.upper()) if default_region else country
-    phone = normalize_phone(
-        as_text_series(df.get_column("phone") if "phone" in df.columns else None, n, "phone"),
-        phone_region,
-    )
+    phone = normalize_phone(distinct.get_column("phone"), phone_region)
 
     raw_first, raw_last, raw_full = text("first_name"), text("last_name"), text("full_name")
     split = split_full_name(raw_full)
     needs_split = raw_first.is_null() & raw_last.is_null()
-    first = display_name(pl.select(
-        pl.when(needs_split).then(split.get_column("first_name")).otherwise(raw_first).alias("first_name")
-    ).to_series())
-    last = display_name(pl.select(
-        pl.when(needs_split).then(split.get_column("last_name")).otherwise(raw_last).alias("last_name")
-    ).to_series())
+    first = display_name(raw_first.zip_with(~needs_split, split.get_column("first_name")))
+    last = display_name(raw_last.zip_with(~needs_split, split.get_column("last_name")))
     composed = pl.select(
         pl.concat_str([pl.lit(first), pl.lit(last)], separator=" ", ignore_nulls=True)
         .replace("", None).alias("full_name")
@@ -101,23 +119,17 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
 
     street = normalize_street(text("street"))
     month_first = (phone_region == "US").fill_null(False)  # US records write 04/23/1990
-    out.update(
-        email=email.get_column("email"),
-        email_invalid_reason=email.get_column("email_invalid_reason"),
-        phone=phone.get_column("phone"),
-        phone_invalid_reason=phone.get_column("phone_invalid_reason"),
-        first_name=first.rename("first_name"),
-        last_name=last.rename("last_name"),
-        full_name=full,
-        first_name_key=name_key(first).rename("first_name_key"),
-        last_name_key=name_key(last).rename("last_name_key"),
-        full_name_key=name_key(full).rename("full_name_key"),
-        street=street.get_column("street"),
-        house_number=street.get_column("house_number"),
-        city=city_key(text("city")).rename("city"),
-        postcode=normalize_postcode(text("postcode")).rename("postcode"),
-        region=region_key(text("region")).rename("region"),
-        country=country,
-        birth_date=parse_birth_date(text("birth_date"), month_first=month_first).rename("birth_date"),
-    )
-    return pl.DataFrame([out[name].rename(name) for name in OUTPUT_SCHEMA]).cast(OUTPUT_SCHEMA)
+    return pl.DataFrame([
+        distinct.get_column(_ROW_KEY[0]), distinct.get_column(_ROW_KEY[1]),
+        email.get_column("email"), email.get_column("email_invalid_reason"),
+        phone.get_column("phone"), phone.get_column("phone_invalid_reason"),
+        first.rename("first_name"), last.rename("last_name"), full,
+        name_key(first).rename("first_name_key"), name_key(last).rename("last_name_key"),
+        name_key(full).rename("full_name_key"),
+        street.get_column("street"), street.get_column("house_number"),
+        city_key(text("city")).rename("city"),
+        normalize_postcode(text("postcode")).rename("postcode"),
+        region_key(text("region")).rename("region"),
+        country,
+        parse_birth_date(text("birth_date"), month_first=month_first).rename("birth_date"),
+    ])

@@ -69,6 +69,23 @@ def normalize_phone_value(
     return phonenumbers.format_number(number, PhoneNumberFormat.E164), None
 
 
+def _canonical_input(raw: pl.Series) -> pl.Series:
+    """Formatting-free form of a typed number, so "(555) 123-4567" and "555.123.4567" are one
+    distinct value: an optional leading "+" and the digits, with any extension dropped. Text with
+    letters left after that is kept as typed (it is not a number and will say so)."""
+    text = raw.str.strip_chars()
+    without_extension = text.str.replace(r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d{1,6}$", "")
+    digits = without_extension.str.replace_all(r"\D", "")
+    plus = pl.when(without_extension.str.starts_with("+")).then(pl.lit("+")).otherwise(pl.lit(""))
+    has_letters = without_extension.str.contains(r"[^\d\s()+\-./]")
+    return pl.select(
+        pl.when(pl.lit(has_letters) | text.str.to_lowercase().is_in(sorted(PLACEHOLDERS)))
+        .then(pl.lit(text))
+        .otherwise(pl.concat_str([plus, pl.lit(digits)]))
+        .alias("raw")
+    ).to_series()
+
+
 def normalize_phone(
     s: pl.Series, region: pl.Series | str | None = None, strict: bool = False
 ) -> pl.DataFrame:
@@ -76,12 +93,14 @@ def normalize_phone(
 
     `region` is the ISO alpha-2 country the number is read in when it has no `+` prefix: one value
     for all rows, or a series aligned with `s` (the record's country, else the source default).
+    Reasons: `unparseable`, `invalid` (impossible length for the country; with `strict`, also a
+    number range not in service), `placeholder` (0000000000, 1234567890, repeated digits, n/a).
     """
     if isinstance(region, pl.Series):
-        region_series = region.cast(pl.String).rename("region")
+        region_series = region.cast(pl.String).str.to_uppercase().rename("region")
     else:
-        region_series = pl.Series("region", [region] * s.len(), dtype=pl.String)
-    keys = pl.DataFrame({"raw": s.cast(pl.String), "region": region_series})
-    return map_distinct_frame(
-        keys, lambda raw, reg: normalize_phone_value(raw, reg, strict), PHONE_SCHEMA
-    )
+        region_series = pl.Series("region", [region.upper() if region else None] * s.len(), dtype=pl.String)
+    keys = pl.DataFrame({"raw": _canonical_input(s.cast(pl.String)), "region": region_series})
+    if strict:
+        return map_distinct_frame(keys, lambda raw, reg: normalize_phone_value(raw, reg, True), PHONE_SCHEMA)
+    return map_distinct_frame(keys, normalize_phone_value, PHONE_SCHEMA)

@@ -171,7 +171,8 @@ def test_equivalent_streets_normalize_equal():
     ("raw", "expected"),
     [("CDMX", "ciudad de mexico"), ("Ciudad de México", "ciudad de mexico"), ("Málaga", "malaga"),
      ("NYC", "new york"), ("New York", "new york"), ("Jakarta Selatan", "jakarta selatan"),
-     ("A Coruña", "a coruna")],
+     ("A Coruña", "a coruna"), ("Madrid, España", "madrid"), ("Surabaya, Indonesia", "surabaya"),
+     ("Washington, D.C.", "washington d c")],
 )
 def test_city_key(raw, expected):
     assert city_key(pl.Series([raw])).to_list() == [expected]

@@ -1,0 +1,90 @@
+"""Throughput of identity.normalize.normalize_frame on synthetic staging records (prints figures).
+
+    .venv/bin/python benchmarks/bench_normalize.py --rows 1000000 --people 100000
+
+People are drawn with Faker in es_ES, es_MX, id_ID and en_US; each record takes one person and
+writes some fields differently (case, spacing, phone format, date format, abbreviations), so the
+number of distinct values per column is realistic rather than one per row.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+
+import polars as pl
+from faker import Faker
+
+LOCALES = {"es_ES": "ES", "es_MX": "MX", "id_ID": "ID", "en_US": "US"}
+
+
+def people(count: int, seed: int) -> pl.DataFrame:
+    rows = []
+    fakers = {loc: Faker(loc) for loc in LOCALES}
+    for i, (loc, f) in enumerate(fakers.items()):
+        f.seed_instance(seed + i)
+    rng = random.Random(seed)
+    for i in range(count):
+        loc = rng.choice(list(LOCALES))
+        f = fakers[loc]
+        first, last = f.first_name(), f.last_name()
+        rows.append({
+            "first_name": first, "last_name": last, "full_name": f"{first} {last}",
+            "email": f"{first}.{last}{i}@{rng.choice(['gmail.com', 'hotmail.com', 'yahoo.com', 'mail.com'])}",
+            "phone": f.phone_number(), "street": f.street_address(), "city": f.city(),
+            "postcode": f.postcode(), "country": LOCALES[loc],
+            "birth_date": f.date_of_birth(minimum_age=18, maximum_age=80).isoformat(),
+            "social_handle": f"@{first.lower()}{i}", "user_id": f"u{i}",
+        })
+    return pl.DataFrame(rows)
+
+
+def records(pool: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
+    """Sample `rows` records from the pool and vary how fields are written."""
+    idx = pl.Series("i", pl.int_range(0, rows, eager=True)).shuffle(seed) % pool.height
+    df = pool[idx.to_list()]
+    variant = pl.int_range(0, rows, eager=True).shuffle(seed + 1) % 4
+    return df.with_columns(
+        source=pl.lit("web"), stream=pl.lit("web_events"),
+        record_id=pl.int_range(0, rows).cast(pl.String),
+        event_time=pl.lit("2026-03-01T10:15:00Z"),
+        email=pl.when(variant.to_frame("v")["v"] == 1).then(pl.col("email").str.to_uppercase()).otherwise(pl.col("email")),
+        first_name=pl.when(variant == 2).then(None).otherwise(pl.col("first_name").str.to_uppercase()),
+        last_name=pl.when(variant == 2).then(None).otherwise(pl.col("last_name")),
+        full_name=pl.when(variant == 3).then(None).otherwise(pl.col("full_name")),
+        birth_date=pl.when(variant == 1).then(pl.col("birth_date").str.replace(r"^(\d{4})-(\d{2})-(\d{2})$", "$3/$2/$1"))
+        .otherwise(pl.col("birth_date")),
+        country=pl.when(variant == 3).then(pl.col("country").replace({"ES": "España", "MX": "México", "US": "USA", "ID": "Indonesia"}))
+        .otherwise(pl.col("country")),
+        street=pl.when(variant == 2).then(pl.col("street").str.to_uppercase()).otherwise(pl.col("street")),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    from identity.normalize import normalize_frame
+
+    t = time.perf_counter()
+    df = records(people(args.people, args.seed), args.rows, args.seed)
+    print(f"generated {df.height:,} records of {args.people:,} people in {time.perf_counter() - t:.1f}s")
+    for column in ("email", "phone", "full_name", "street", "birth_date"):
+        print(f"  distinct {column:<11} {df.get_column(column).n_unique():>9,}")
+    for run in ("cold", "warm"):
+        t, cpu = time.perf_counter(), time.process_time()
+        out = normalize_frame(df, default_region="US")
+        seconds, cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
+        print(f"normalize_frame {run} cache: {df.height:,} rows in {seconds:.2f}s wall "
+              f"({cpu_seconds:.2f}s CPU, all threads) = {df.height / seconds:,.0f} rows/s")
+    print(f"  load average while measuring: {os.getloadavg()[0]:.1f} (machine has {os.cpu_count()} cores)")
+    print(f"  valid emails {out.get_column('email').count():,}, valid phones {out.get_column('phone').count():,}, "
+          f"birth dates {out.get_column('birth_date').count():,}, split names {out.get_column('last_name').count():,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -179,3 +179,6 @@ def load_profiles_config(path=None) -> ProfilesConfig:
     from config.loader import load_config
 
     return load_config("profiles", ProfilesConfig, path)
+
+
+CONFIG_MODEL = ProfilesConfig

@@ -167,3 +167,6 @@ def load_segments_config(path=None) -> SegmentsConfig:
     from config.loader import load_config
 
     return load_config("segments", SegmentsConfig, path)
+
+
+CONFIG_MODEL = SegmentsConfig

@@ -11,7 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where benchmarks/identity.py would shadow
+# the `identity` package: put the repository root first instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import polars as pl
 from faker import Faker

@@ -17,6 +17,9 @@ _NON_DIGIT = re.compile(r"\D+")
 _ASCENDING = "0123456789" * 3
 _DESCENDING = "9876543210" * 3
 _MEXICO_LEGACY_MOBILE_PREFIXES = ("044", "045")
+# Countries tried, when a record has neither a country nor a source default, to read a number
+# written without "+": it is taken only when exactly one of them reads it as a valid number.
+CANDIDATE_REGIONS = ("ES", "MX", "ID", "US")
 
 
 def _is_placeholder_digits(digits: str) -> bool:
@@ -46,16 +49,17 @@ def normalize_phone_value(
     if region == "MX" and not text.startswith("+") and len(digits) == 13 \
             and digits.startswith(_MEXICO_LEGACY_MOBILE_PREFIXES):
         text = digits[3:]  # 044/045 + 10 digits: the pre-2019 national mobile dialing prefix
+    if region is None and not text.startswith("+"):
+        if digits.startswith("00"):  # "0034 ..." : the international call prefix stands for "+"
+            text = "+" + digits[2:]
+        else:
+            region = _only_valid_region(digits)
+            if region is None:
+                return None, "unparseable"
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
-        if region is None and not text.startswith("+"):
-            try:
-                number = phonenumbers.parse("+" + digits, None)
-            except NumberParseException:
-                return None, "unparseable"
-        else:
-            return None, "unparseable"
+        return None, "unparseable"
     national = str(number.national_number)
     if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
         # "+52 1 ..." mobile form abolished in 2019: the same line is +52 followed by 10 digits.
@@ -84,6 +88,19 @@ def _canonical_input(raw: pl.Series) -> pl.Series:
         .otherwise(pl.concat_str([plus, pl.lit(digits)]))
         .alias("raw")
     ).to_series()
+
+
+def _only_valid_region(digits: str) -> str | None:
+    """The one candidate country in which `digits` is a valid number, else None (none or several)."""
+    found = []
+    for candidate in CANDIDATE_REGIONS:
+        try:
+            number = phonenumbers.parse(digits, candidate)
+        except NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == candidate:
+            found.append(candidate)
+    return found[0] if len(found) == 1 else None
 
 
 def normalize_phone(

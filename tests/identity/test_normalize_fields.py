@@ -67,6 +67,10 @@ def test_email_null_stays_null_without_reason():
         ("n/a", "ES", (None, "placeholder")),
         ("call me", "US", (None, "unparseable")),
         ("12", "US", (None, "unparseable")),
+        # No region known: "00" means "+", else the number must be valid in exactly one market.
+        ("0034 603766379", None, ("+34603766379", None)),
+        ("0813-1043-3046", None, ("+6281310433046", None)),
+        ("670 18 61 33", None, ("+34670186133", None)),
         ("612 345", "ES", (None, "invalid")),
         ("+1 212 555 12", None, (None, "invalid")),
     ],
@@ -81,7 +85,8 @@ def test_phone_region_per_row():
     out = normalize_phone(phones, regions)
     assert out.get_column("phone").to_list() == ["+6281234567890", "+34612345678", None]
     assert out.get_column("phone_invalid_reason").to_list()[:2] == [None, None]
-    assert out.get_column("phone_invalid_reason").to_list()[2] is not None  # no region to read it in
+    # Without a region, 612345678 reads as valid in more than one market: not guessed.
+    assert out.get_column("phone_invalid_reason").to_list()[2] == "unparseable"
 
 
 @pytest.mark.parametrize(

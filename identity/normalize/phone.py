@@ -55,7 +55,11 @@ def normalize_phone_value(
         else:
             region = _only_valid_region(digits)
             if region is None:
-                return None, "unparseable"
+                # "6281234567890": a country code typed without its "+".
+                international = _valid_international(digits)
+                if international is None:
+                    return None, "unparseable"
+                text = international
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
@@ -101,6 +105,15 @@ def _only_valid_region(digits: str) -> str | None:
         if phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == candidate:
             found.append(candidate)
     return found[0] if len(found) == 1 else None
+
+
+def _valid_international(digits: str) -> str | None:
+    """'+' + digits when that is a valid number (a country code typed without its '+')."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except NumberParseException:
+        return None
+    return "+" + digits if phonenumbers.is_valid_number(number) else None
 
 
 def normalize_phone(

@@ -71,6 +71,7 @@ def test_email_null_stays_null_without_reason():
         ("0034 603766379", None, ("+34603766379", None)),
         ("0813-1043-3046", None, ("+6281310433046", None)),
         ("670 18 61 33", None, ("+34670186133", None)),
+        ("6281234567890", None, ("+6281234567890", None)),  # country code without "+"
         ("612 345", "ES", (None, "invalid")),
         ("+1 212 555 12", None, (None, "invalid")),
     ],

@@ -58,6 +58,7 @@ def build_connector(name: str, config: SourcesConfig, source_dir: Path | None = 
 def _prepare(con: duckdb.DuckDBPyConnection, config: SourcesConfig) -> None:
     # Timestamps are compared and stored in UTC whatever the machine's zone.
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if config.loading.memory_limit:
         con.execute("SET memory_limit = ?", [config.loading.memory_limit])
 

@@ -34,7 +34,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="source_dir", type=Path, default=None,
                         help="source folder each run ingests (default: schedule.source_dir, else "
                         "config/sources.yaml)")
+    parser.add_argument("--status", action="store_true",
+                        help="do not serve: list the cdp-pipeline deployments on the server, their "
+                        "schedules and next scheduled runs, then exit")
     parser.set_defaults(func=run)
+
+
+def deployment_status(url: str) -> list[str]:
+    """Lines describing the cdp-pipeline deployments and their next runs (read from the REST API).
+
+    Uses the API directly: `prefect deployment ls` of this Prefect release sends a request the
+    server rejects (422), so it cannot be relied on to check a deployment.
+    """
+    import httpx
+
+    api = url.rstrip("/")
+    body = {"limit": 50, "sort": "NAME_ASC", "flows": {"name": {"any_": ["cdp-pipeline"]}}}
+    deployments = httpx.post(f"{api}/deployments/filter", json=body, timeout=10).json()
+    lines = []
+    for dep in deployments:
+        schedules = ", ".join(f"cron {s['schedule'].get('cron')!r} ({s['schedule'].get('timezone')})"
+                              f"{'' if s.get('active', True) else ' inactive'}" for s in dep.get("schedules", []))
+        lines.append(f"cdp-pipeline/{dep['name']}: {schedules or 'no schedule'}; tags {dep.get('tags')}; "
+                     f"paused {dep.get('paused')}; parameters {dep.get('parameters')}")
+        runs = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+            "limit": 3, "sort": "EXPECTED_START_TIME_ASC",
+            "deployments": {"id": {"any_": [dep["id"]]}},
+            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+        for flow_run in runs:
+            lines.append(f"  next run {flow_run['name']}: {flow_run['expected_start_time']}")
+        if dep.get("paused"):
+            lines.append("  paused (no `cdp serve` running): nothing starts until it is served again")
+        elif not runs:
+            lines.append("  no scheduled runs yet (the server's scheduler creates them within a minute)")
+    return lines or ["no cdp-pipeline deployment on this server: run `cdp serve`"]
 
 
 def prefect_api_url() -> str | None:
@@ -101,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"cdp serve: {problem}; {SERVER_HINT}", file=sys.stderr)
         return 2
+    if args.status:
+        print("\n".join(deployment_status(url)))
+        return 0
 
     try:
         from pipelines.flows.run import cdp_pipeline

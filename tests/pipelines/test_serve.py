@@ -33,3 +33,30 @@ def test_schedule_comes_from_config_with_command_line_overrides(monkeypatch, tmp
     schedule = schedule_settings(args).schedule
     assert (schedule.cron, schedule.timezone, schedule.deployment_name, schedule.home) == (
         "30 4 * * 1-5", "Europe/Madrid", "weekdays", tmp_path)
+
+
+def test_status_lists_schedule_and_next_runs_from_the_api(monkeypatch):
+    import httpx
+
+    from pipelines.commands.serve import deployment_status
+
+    deployment = {"id": "d1", "name": "nightly", "paused": False, "tags": ["cdp"],
+                  "parameters": {"home": "/h"},
+                  "schedules": [{"schedule": {"cron": "0 2 * * *", "timezone": "Europe/Madrid"}}]}
+    runs = [{"name": "sly-chamois", "expected_start_time": "2026-11-24T01:00:00Z"}]
+    calls = []
+
+    def fake_post(url, json, timeout):
+        calls.append((url, json))
+        return httpx.Response(200, json=[deployment] if url.endswith("/deployments/filter") else runs)
+
+    monkeypatch.setattr(httpx, "post", fake_post)
+    lines = deployment_status("http://server/api/")
+    assert lines == [
+        "cdp-pipeline/nightly: cron '0 2 * * *' (Europe/Madrid); tags ['cdp']; paused False; "
+        "parameters {'home': '/h'}",
+        "  next run sly-chamois: 2026-11-24T01:00:00Z",
+    ]
+    assert calls[0][0] == "http://server/api/deployments/filter"
+    assert calls[0][1]["flows"] == {"name": {"any_": ["cdp-pipeline"]}}
+    assert calls[1][1]["deployments"] == {"id": {"any_": ["d1"]}}

@@ -133,6 +133,22 @@ def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc]
         catalog = with_extra_columns(catalog, extra)
     existing = _existing_objects(con)
     result = CommentResult()
+    # One transaction: all comments land together, and hundreds of catalog writes commit once.
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:  # the caller's transaction is open: comment inside it
+        _comment_all(con, catalog, existing, result)
+        return result
+    try:
+        _comment_all(con, catalog, existing, result)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _comment_all(con, catalog: dict[str, SchemaDoc], existing: dict, result: CommentResult) -> None:
     for schema, schema_doc in catalog.items():
         for table, doc in schema_doc.tables.items():
             found = existing.get((schema.lower(), table.lower()))
@@ -153,7 +169,6 @@ def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc]
                     f"COMMENT ON COLUMN {target}.{_quote_ident(real_column)} IS {_quote_literal(text)}"
                 )
                 result.columns += 1
-    return result
 
 
 def undocumented_columns(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None,

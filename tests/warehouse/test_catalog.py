@@ -105,3 +105,12 @@ def test_patterns_same_as_common_columns_and_run_time_extras():
     assert docs["orders._file"].startswith("Source file")  # schema-wide common column
     assert undocumented_columns(con) == [
         "profiles.traits.product_views_30d", "profiles.customer_360.product_views_30d"]
+
+
+def test_comments_inside_the_callers_transaction():
+    con = connect()
+    con.execute("CREATE TABLE ops.loads (load_id VARCHAR)")
+    con.execute("BEGIN TRANSACTION")
+    assert apply_comments(con).columns == 1
+    con.execute("ROLLBACK")  # the caller decides: rolled back with its own work
+    assert con.execute("SELECT comment FROM duckdb_tables()").fetchone()[0] is None

@@ -288,7 +288,9 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> st
     with_texts = f"(SELECT *, {texts} FROM {with_types})"
     typed = f"(SELECT *, {typed_cols} FROM {with_texts})"
     reason, detail = _reason_case(
-        spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None)], future_limit)
+        spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None),
+               # Valid JSON but not an object (an array, a bare string): not a record either.
+               ("left(ltrim(_payload), 1) <> '{'", "invalid_json", "not an object")], future_limit)
     return _final_select(spec, reason, detail, "_payload", typed)
 
 

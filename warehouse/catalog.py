@@ -123,10 +123,12 @@ def with_extra_columns(catalog: dict[str, SchemaDoc], extra: dict[str, dict[str,
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc] | None = None,
-                   extra: dict[str, dict[str, str]] | None = None) -> CommentResult:
+                   extra: dict[str, dict[str, str]] | None = None, own_transaction: bool = True) -> CommentResult:
     """Write table, view and column comments for every documented object that exists.
 
-    `extra` adds column docs known only at run time, keyed by "schema.table".
+    `extra` adds column docs known only at run time, keyed by "schema.table". The comments are
+    written in one transaction of their own; pass `own_transaction=False` when calling inside a
+    transaction you opened (DuckDB has no nested transactions).
     """
     catalog = catalog if catalog is not None else load_catalog()
     if extra:
@@ -134,11 +136,10 @@ def apply_comments(con: duckdb.DuckDBPyConnection, catalog: dict[str, SchemaDoc]
     existing = _existing_objects(con)
     result = CommentResult()
     # One transaction: all comments land together, and hundreds of catalog writes commit once.
-    try:
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException:  # the caller's transaction is open: comment inside it
+    if not own_transaction:  # the caller's transaction is open: comment inside it
         _comment_all(con, catalog, existing, result)
         return result
+    con.execute("BEGIN TRANSACTION")
     try:
         _comment_all(con, catalog, existing, result)
         con.execute("COMMIT")

@@ -111,6 +111,6 @@ def test_comments_inside_the_callers_transaction():
     con = connect()
     con.execute("CREATE TABLE ops.loads (load_id VARCHAR)")
     con.execute("BEGIN TRANSACTION")
-    assert apply_comments(con).columns == 1
+    assert apply_comments(con, own_transaction=False).columns == 1
     con.execute("ROLLBACK")  # the caller decides: rolled back with its own work
     assert con.execute("SELECT comment FROM duckdb_tables()").fetchone()[0] is None

@@ -203,8 +203,9 @@ def render_markdown(catalog: dict[str, SchemaDoc] | None = None, heading_level: 
     for schema, schema_doc in catalog.items():
         out += [f"{h} `{schema}`", "", schema_doc.comment, ""]
         if schema_doc.common_columns:
-            common = ", ".join(f"`{c}` ({_md_cell(t).rstrip('.')})" for c, t in schema_doc.common_columns.items())
-            out += [f"Every `{schema}` table may also carry: {common}.", ""]
+            out += [f"Columns any `{schema}` table may carry:", "", "| column | meaning |", "|---|---|"]
+            out += [f"| `{c}` | {_md_cell(t)} |" for c, t in schema_doc.common_columns.items()]
+            out.append("")
         for table, doc in schema_doc.tables.items():
             out += [f"**`{schema}.{table}`**: {doc.comment}", ""]
             if doc.same_as:

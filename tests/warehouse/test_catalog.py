@@ -76,8 +76,11 @@ def test_markdown_has_a_section_per_schema_and_a_row_per_column():
         assert f"### `{schema}`" in text
     assert "**`staging.customer_records`**" in text
     assert "| `record_id` |" in text
+    catalog = load_catalog()
     assert text.count("| column | meaning |") == sum(
-        1 for s in load_catalog().values() for t in s.tables.values() if t.columns)
+        1 for s in catalog.values() for t in s.tables.values() if t.columns or t.patterns
+    ) + sum(1 for s in catalog.values() if s.common_columns)
+    assert "| `*_source` |" in text and "Columns as in `profiles.golden`, `profiles.traits`." in text
 
 
 def test_a_typo_in_the_catalog_is_caught(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
 
@@ -68,7 +68,8 @@ def column_doc(catalog: dict[str, "SchemaDoc"], schema: str, table: str, column:
 def load_catalog(path: Path = CATALOG_PATH) -> dict[str, SchemaDoc]:
     """The documented schemas, validated (a typo in catalog.yaml fails here, naming the key)."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return {schema: SchemaDoc.model_validate(doc) for schema, doc in data.items()}
+    # One adapter over the whole file so an error's location starts with the schema name.
+    return TypeAdapter(dict[str, SchemaDoc]).validate_python(data)
 
 
 def _quote_ident(name: str) -> str:

@@ -4,7 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from config.check import check_all, config_names
+from config.check import FileCheck, check_all, config_names
+
+
+def check_catalog() -> FileCheck:
+    """The warehouse catalog (table and column docs) is a config file of sorts: check it too."""
+    from pydantic import ValidationError
+
+    from warehouse.catalog import CATALOG_PATH, load_catalog
+
+    result = FileCheck("catalog", CATALOG_PATH, "warehouse.catalog.SchemaDoc")
+    try:
+        load_catalog()
+    except ValidationError as exc:
+        result.problems = [(str(CATALOG_PATH), ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+    except Exception as exc:  # unreadable YAML
+        result.problems = [(str(CATALOG_PATH), "-", f"{type(exc).__name__}: {exc}")]
+    return result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +44,8 @@ def run_check(args: argparse.Namespace) -> int:
               f"known: {', '.join(config_names())}", file=sys.stderr)
         return 2
     results = check_all(args.names or None)
+    if not args.names:
+        results.append(check_catalog())
     problems = 0
     for result in results:
         status = "ok" if result.ok else f"{len(result.problems)} problem(s)"

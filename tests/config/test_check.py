@@ -116,3 +116,15 @@ def test_a_bad_value_from_the_environment_names_the_variable(monkeypatch):
     result = check_file("pipeline")
     assert [(key, "CDP_PIPELINE__LOCK__WAIT_SECONDS" in hint) for _, key, hint in result.problems] == [
         ("lock.wait_seconds", True)]
+
+
+def test_the_warehouse_catalog_is_checked_too(monkeypatch, tmp_path, capsys):
+    import warehouse.catalog as catalog
+
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("ops:\n  comment: x\n  tables:\n    loads: {coment: y}\n")
+    monkeypatch.setattr(catalog, "CATALOG_PATH", bad)
+    monkeypatch.setattr(catalog.load_catalog, "__defaults__", (bad,))
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}: ops.tables.loads.coment:" in out

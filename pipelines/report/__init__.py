@@ -37,6 +37,10 @@ CHARTS = [
      "Links made by probabilistic matching (no shared identifier), by the probability that both "
      "records are the same person. Links below the configured threshold are not used.",
      "cdp resolve"),
+    ("rejected_links", "Links refused by merge protection",
+     "Identifier links that were NOT used, by reason: placeholder values such as test@test.com, "
+     "a device shared by two account holders, more identifiers of one kind than a person has. "
+     "They keep different people from being merged into one customer.", "cdp resolve"),
     ("source_overlap", "Where customers were seen",
      "Customers by the combination of sources they appear in: how much web, app, social and "
      "store data overlap once identities are resolved.", "cdp resolve"),
@@ -69,6 +73,9 @@ def _chart_svg(chart_id: str, data: ReportData) -> str | None:
     if chart_id == "match_probabilities" and data.match_probabilities:
         return svg.column_chart(data.match_probabilities.labels, data.match_probabilities.values,
                                 "match probability (bin start)", "links", color=svg.PALETTE[2])
+    if chart_id == "rejected_links" and data.rejected_links:
+        return svg.bar_chart(data.rejected_links.labels, data.rejected_links.values, "links refused",
+                             color=svg.PALETTE[1])
     if chart_id == "source_overlap" and data.source_overlap:
         return svg.bar_chart(data.source_overlap.labels, data.source_overlap.values, "customers",
                              color=svg.PALETTE[3])

@@ -41,6 +41,7 @@ class ReportData:
     cluster_sizes: Bars | None = None
     match_probabilities: Bars | None = None
     source_overlap: Bars | None = None
+    rejected_links: Bars | None = None
     segment_sizes: Series | None = None  # over runs; None when there are no runs yet
     segment_current: Bars | None = None  # latest sizes, shown when there is a single run
     evaluation: dict | None = None
@@ -192,6 +193,16 @@ def source_overlap(con) -> Bars | None:
     return Bars([r[0] for r in rows], [r[1] for r in rows]) if rows else None
 
 
+def rejected_links(con) -> Bars | None:
+    """Links merge protection refused, by reason (placeholder values, shared devices, limits...)."""
+    if not _has(con, "identity", "rejected_edges", "reason"):
+        return None
+    rows = con.execute(
+        """SELECT coalesce(reason, 'unknown') AS reason, count(*) AS n FROM identity.rejected_edges
+           GROUP BY ALL ORDER BY n DESC, reason LIMIT 20""").fetchall()
+    return Bars([r[0] for r in rows], [r[1] for r in rows]) if rows else None
+
+
 def segment_sizes(con) -> tuple[Series | None, Bars | None]:
     """Segment sizes per run (segments.runs), or the current sizes when there is one run."""
     segment = _first_present(con, "segments", "runs", ("segment", "segment_name", "name"))
@@ -245,6 +256,7 @@ def collect(con: duckdb.DuckDBPyConnection) -> ReportData:
     data.cluster_sizes = _safe(cluster_sizes, con)
     data.match_probabilities = _safe(match_probabilities, con)
     data.source_overlap = _safe(source_overlap, con)
+    data.rejected_links = _safe(rejected_links, con)
     data.segment_sizes, data.segment_current = _safe(segment_sizes, con) or (None, None)
     data.evaluation = _safe(evaluation, con)
     return data

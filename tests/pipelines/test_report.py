@@ -21,6 +21,7 @@ def build_report_fixture(home: Path) -> Path:
     - raw.quarantine: invalid_json x30 (web), missing_field x20 (app), wrong_type x10 (transactions).
     - identity: 100 customers of 4 records each (one per source) except 10 web-only customers.
     - identity.edges: 50 probabilistic links, probabilities 0.50..0.99.
+    - identity.rejected_edges: blocked_value x7, limit_exceeded:user_id x3.
     - segments.runs: 3 runs x 2 segments; ops.evaluations: F1 0.985.
     """
     con = connect_home(home)
@@ -53,6 +54,9 @@ def build_report_fixture(home: Path) -> Path:
                NULL AS identifier_type, 0.5 + i / 100.0 AS match_probability
         FROM range(50) t(i)
         UNION ALL SELECT 'web', 'x', 'app', 'y', 'deterministic', 'email', 1.0""")
+    con.execute("""CREATE TABLE identity.rejected_edges AS
+        SELECT 'blocked_value' AS reason FROM range(7)
+        UNION ALL SELECT 'limit_exceeded:user_id' FROM range(3)""")
     con.execute("""CREATE TABLE segments.runs AS SELECT * FROM (VALUES
         ('run1', TIMESTAMP '2026-03-01 02:00', 'champions', 10),
         ('run1', TIMESTAMP '2026-03-01 02:00', 'at_risk', 40),
@@ -92,11 +96,13 @@ def test_figures_come_from_the_tables(report_home):
     assert dict(zip(data.source_overlap.labels, data.source_overlap.values)) == {
         "app + social + transactions + web": 90, "web": 10}
     assert data.segment_sizes.series == {"at_risk": [40, 35, 30], "champions": [10, 14, 20]}
+    assert dict(zip(data.rejected_links.labels, data.rejected_links.values)) == {
+        "blocked_value": 7, "limit_exceeded:user_id": 3}
 
 
 def test_report_file_has_every_chart_drawn(report_home, capsys):
     assert main(["report", "--home", str(report_home)]) == 0
-    assert "6 of 6 charts drawn" in capsys.readouterr().out
+    assert "7 of 7 charts drawn" in capsys.readouterr().out
     html = (report_home / "reports" / "report.html").read_text()
     for chart_id, title, *_ in CHARTS:
         assert f'data-chart="{chart_id}"' in html and title in html

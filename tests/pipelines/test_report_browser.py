@@ -55,10 +55,10 @@ def test_report_renders_every_chart_without_errors(browser, tmp_path):
         box = section.locator("svg").bounding_box()
         assert box and box["width"] > 300 and box["height"] > 100, f"chart {chart_id} is not visible"
     # Marks drawn match the data: 4 source lines, 3 quarantine reasons, 10 size buckets,
-    # 20 probability bins, 2 source combinations, 2 segment lines.
+    # 20 probability bins, 2 refusal reasons, 2 source combinations, 2 segment lines.
     counts = {cid: page.locator(f'section[data-chart="{cid}"] svg .mark').count() for cid, *_ in CHARTS}
     assert counts == {"events_per_day": 4, "quarantine_reasons": 3, "cluster_sizes": 10,
-                      "match_probabilities": 20, "source_overlap": 2, "segment_sizes": 2}
+                      "match_probabilities": 20, "rejected_links": 2, "source_overlap": 2, "segment_sizes": 2}
     # Bars have real height: the 3-5 records bucket holds 99 of 100 customers.
     heights = [float(h) for h in page.locator('section[data-chart="cluster_sizes"] svg rect.mark')
                .evaluate_all("els => els.map(e => e.getBBox().height)")]

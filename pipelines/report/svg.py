@@ -76,7 +76,7 @@ def _x_labels(labels: list[str], xs: list[float], y: float, max_labels: int = 12
     if len(xs) > 1:
         room = (xs[-1] - xs[0]) * len(xs) / (len(xs) - 1)
         longest = max(len(label) for label in labels)
-        max_labels = max(1, min(max_labels, int(room // (longest * 6.5 + 14))))
+        max_labels = max(1, min(max_labels, int(room // (longest * 6.5 + 8))))
     every = max(1, math.ceil(len(labels) / max_labels))
     parts = []
     for i, (label, x) in enumerate(zip(labels, xs)):

@@ -9,14 +9,14 @@ from connectors.validation import Field
 APP_TYPES = ("screen", "track", "identify", "alias")
 
 DEVICE_FIELDS = (
-    Field("context.device.id", column="device_id"),
-    Field("context.device.manufacturer", column="device_manufacturer"),
-    Field("context.device.model", column="device_model"),
-    Field("context.device.type", column="device_type"),
-    Field("context.app.name", column="app_name"),
-    Field("context.app.version", column="app_version"),
-    Field("context.os.name", column="os_name"),
-    Field("context.os.version", column="os_version"),
+    Field("context.device.id", column="device_id", strict=False),
+    Field("context.device.manufacturer", column="device_manufacturer", strict=False),
+    Field("context.device.model", column="device_model", strict=False),
+    Field("context.device.type", column="device_type", strict=False),
+    Field("context.app.name", column="app_name", strict=False),
+    Field("context.app.version", column="app_version", strict=False),
+    Field("context.os.name", column="os_name", strict=False),
+    Field("context.os.version", column="os_version", strict=False),
 )
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from config.sources import SourcesConfig, load_sources_config
 from connectors.app import AppConnector
-from connectors.base import Connector, PendingInput, Stream
+from connectors.base import Connector, PendingInput, SqlInput, Stream
 from connectors.readers import UnreadableInputError
 from connectors.social import SocialConnector
 from connectors.transactions import TransactionsConnector
@@ -179,6 +179,9 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
     batch_bytes = connector.loading.batch_bytes
     transient = False
     checks = {fmt: _check_sql(stream, fmt, future_limit) for fmt in ("ndjson", "csv", "sql")}
+    if not connector.folder.is_dir() and not any(isinstance(i, SqlInput) for i in stream.inputs):
+        writer.record_error(f"{connector.name}: source folder {connector.folder} does not exist: set "
+                            f"{connector.name}.path in config/sources.yaml, or use --from SRC with SRC/{connector.name}/")
     try:
         groups: dict[str, _Group] = {}
         for pending in connector.pending_inputs(con, stream):

@@ -58,6 +58,13 @@ class Field:
     allowed: tuple[str, ...] = ()
     pattern: str | None = None
     no_future: bool = False
+    # False: take the value as found, never quarantine the record for it (a flattened copy of a
+    # nested attribute: its object is checked, a stray type in it should not cost the event).
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.strict and (self.required or self.allowed or self.pattern or self.no_future):
+            raise ValueError(f"{self.path}: a non-strict field cannot carry rules")
 
     @property
     def name(self) -> str:
@@ -171,8 +178,24 @@ def _json_text(i: int) -> str:
             f"ELSE {v}[2:-2] END ELSE {v} END")
 
 
+def _lenient_from_json(f: Field, i: int) -> list[str]:
+    """A non-strict field: its text as found (strings unquoted), cast when typed; never a reason."""
+    v = f"CAST(__j{i} AS VARCHAR)"
+    text = (f"CASE WHEN left({v}, 1) <> '\"' THEN {v} WHEN contains({v}, '\\') THEN __j{i} ->> '$' "
+            f"ELSE {v}[2:-2] END")
+    if f.type in ("string", "timestamp"):
+        value = text
+    elif f.type in ("object", "json"):
+        value = f"__j{i}"
+    else:
+        value = f"TRY_CAST({text} AS {f.sql_type})"
+    return [f"{value} AS {quote_ident(f.name)}"]
+
+
 def _typed_from_json(f: Field, i: int) -> list[str]:
     """Columns for field i of a JSON record: presence, type-ok, typed value (and parsed time)."""
+    if not f.strict:
+        return _lenient_from_json(f, i)
     j, jt = f"__j{i}", f"__jt{i}"
     text = f"__jx{i}"
     ok_types = _JSON_TYPES_OK[f.type]
@@ -239,7 +262,7 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
         elif isinstance(f.required, str) and f.required:
             whens.append((f"NOT __p{i} AND coalesce(({f.required}), false)", "missing_field", f.path))
     whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "missing_field"]
-    whens += [(f"__p{i} AND NOT __ok{i}", "wrong_type", f.path) for i, f in enumerate(spec.fields)]
+    whens += [(f"__p{i} AND NOT __ok{i}", "wrong_type", f.path) for i, f in enumerate(spec.fields) if f.strict]
     whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "wrong_type"]
     for i, f in enumerate(spec.fields):
         col = quote_ident(f.name)
@@ -279,8 +302,9 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> st
     """
     schema = _schema(_children(spec.fields)[()])
     values = ", ".join(f"{_json_value(f.path)} AS __j{i}" for i, f in enumerate(spec.fields))
-    types = ", ".join(f"{_json_kind(f'__j{i}')} AS __jt{i}" for i in range(len(spec.fields)))
-    texts = ", ".join(f"{_json_text(i)} AS __jx{i}" for i in range(len(spec.fields)))
+    strict = [i for i, f in enumerate(spec.fields) if f.strict]
+    types = ", ".join(f"{_json_kind(f'__j{i}')} AS __jt{i}" for i in strict)
+    texts = ", ".join(f"{_json_text(i)} AS __jx{i}" for i in strict)
     typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_json(f, i))
     parsed = f"(SELECT _file, _line, _payload, _bad_encoding, TRY(from_json(_payload, {schema})) AS __s FROM {batch})"
     extracted = f"(SELECT *, {values} FROM {_parse_levels(spec.fields, parsed)})"

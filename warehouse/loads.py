@@ -229,16 +229,24 @@ class LoadWriter:
             self._quarantine(relation)
         key = quote_ident(table.primary_key)
         # Pick the surviving row of each new key by rowid on the narrow key columns only, then
-        # copy just those rows: cheaper than a window over the whole wide batch.
+        # copy just those rows: cheaper than a window over the whole wide batch. Keys already stored
+        # are found by probing the (growing) key table against the batch's keys: the hash table is
+        # built on the small side, so the cost per batch does not grow with the history.
         if table.disposition == "merge":
             version = quote_ident(table.version_column)
-            keep = (f"SELECT arg_max(c.rowid, (c.{version}, c._file, c._line)) AS rid, c.{key} AS key, "
-                    f"max(c.{version}) AS version FROM {relation} c WHERE c._reason IS NULL "
-                    f"AND NOT EXISTS (SELECT 1 FROM _load_keys k WHERE k.key = c.{key} AND k.version >= c.{version}) "
-                    f"GROUP BY c.{key}")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _load_batch_keys AS SELECT arg_max(c.rowid, (c.{version}, c._file, "
+                f"c._line)) AS rid, c.{key} AS key, max(c.{version}) AS version FROM {relation} c "
+                f"WHERE c._reason IS NULL GROUP BY c.{key}")
+            keep = ("SELECT b.* FROM _load_batch_keys b LEFT JOIN (SELECT k.key, max(k.version) AS version "
+                    "FROM _load_keys k SEMI JOIN _load_batch_keys b ON k.key = b.key GROUP BY k.key) s "
+                    "ON s.key = b.key WHERE s.key IS NULL OR b.version > s.version")
         else:
-            keep = (f"SELECT arg_min(c.rowid, (c._file, c._line)) AS rid, c.{key} AS key FROM {relation} c "
-                    f"ANTI JOIN _load_keys k ON k.key = c.{key} WHERE c._reason IS NULL GROUP BY c.{key}")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _load_batch_keys AS SELECT arg_min(c.rowid, (c._file, c._line)) AS rid, "
+                f"c.{key} AS key FROM {relation} c WHERE c._reason IS NULL GROUP BY c.{key}")
+            keep = ("SELECT b.* FROM _load_batch_keys b ANTI JOIN (SELECT k.key FROM _load_keys k "
+                    "SEMI JOIN _load_batch_keys b ON k.key = b.key) s ON s.key = b.key")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _load_keep AS {keep}")
         fresh_rows = con.execute("SELECT count(*) FROM _load_keep").fetchall()[0][0]
         counts.loaded += fresh_rows
@@ -256,6 +264,7 @@ class LoadWriter:
             con.execute(f"COPY ({fresh}) TO {sql_literal(str(out))} "
                         f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), OVERWRITE_OR_IGNORE)")
         con.execute("DROP TABLE _load_keep")
+        con.execute("DROP TABLE _load_batch_keys")
 
     def _quarantine(self, relation: str) -> None:
         counts = self._current
@@ -406,7 +415,7 @@ class LoadWriter:
             errors=list(self.errors), started_at=self.started_at, finished_at=utcnow())
 
     def _drop_work_tables(self) -> None:
-        for name in ("_load_keys", "_load_quarantine", "_load_keep"):
+        for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pipelines.commands as commands_pkg
 from config import ConfigError, default_home
+from warehouse.lock import HomeLockedError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL saved in the user's active Prefect profile (`prefect config set ...`), if any."""
+    import tomllib
+
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH", Path.home() / ".prefect" / "profiles.toml"))
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    return (profiles.get("profiles", {}).get(active) or {}).get("PREFECT_API_URL")
+
+
 def _isolate_prefect_state(argv: list[str]) -> None:
     """Give each home folder its own Prefect state unless the user points at a server.
 
@@ -39,7 +53,7 @@ def _isolate_prefect_state(argv: list[str]) -> None:
     lives under `PREFECT_HOME`; two runs on different homes sharing one database lock each other.
     Must run before Prefect is imported.
     """
-    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME") or _profile_api_url():
         return
     home = None
     for i, arg in enumerate(argv):
@@ -61,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except HomeLockedError as exc:
+        # Another run holds the warehouse: say who, and exit with a code schedulers can tell apart.
+        print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 3
     except ConfigError as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
         return 2

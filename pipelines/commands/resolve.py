@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="materialize each step's table as identity.debug_* (Splink-style inspection)")
     parser.add_argument("--no-prefect", action="store_true",
                         help="call the plain function without starting a Prefect flow run")
+    parser.add_argument("--lock-wait", type=float, default=600.0,
+                        help="seconds to wait for another cdp run holding the home folder (default 600)")
     parser.set_defaults(func=run)
 
 
@@ -44,7 +46,16 @@ def format_summary(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from warehouse.lock import home_lock
+
     home = resolve_home(args)
+    with home_lock(home, wait_seconds=args.lock_wait, command="cdp resolve"):
+        summary = _resolve(home, args)
+    print(format_summary(summary))
+    return 0
+
+
+def _resolve(home, args: argparse.Namespace) -> dict:
     if args.no_prefect:
         from dataclasses import asdict
 
@@ -55,5 +66,4 @@ def run(args: argparse.Namespace) -> int:
         from pipelines.flows.resolve import resolve_flow
 
         summary = resolve_flow(str(home), full=args.full, debug=args.debug)
-    print(format_summary(summary))
-    return 0
+    return summary

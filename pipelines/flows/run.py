@@ -52,19 +52,10 @@ def evaluate_task(home: str, truth_path: str) -> dict:
 @task(name="publish-warehouse", retries=1, retry_delay_seconds=5)
 def publish_task(home: str) -> dict:
     """Document the tables, publish a read-only snapshot for readers, write the HTML report."""
-    from pipelines.report import build_report
-    from warehouse.catalog import apply_comments
-    from warehouse.connection import connect_home
-    from warehouse.snapshot import publish_snapshot
+    from pipelines.report.publish import publish_run_outputs
 
-    con = connect_home(home)
-    try:
-        apply_comments(con)
-        snapshot = publish_snapshot(con, keep=SETTINGS.snapshots.keep, home=home)
-    finally:
-        con.close()
-    report = build_report(home)
-    return {"snapshot": str(getattr(snapshot, "path", snapshot)), "report": str(report.path)}
+    published = publish_run_outputs(home, keep_snapshots=SETTINGS.snapshots.keep)
+    return {"snapshot": str(published.snapshot), "report": str(published.report)}
 
 
 def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any]) -> Any:

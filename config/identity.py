@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -71,6 +72,14 @@ class MatchSettings(_Strict):
     em_max_iterations: int = Field(25, ge=1)
     em_tolerance: float = Field(1e-4, gt=0)
     initial_match_share: float = Field(0.1, gt=0, lt=1)
+    # "clusters": m from signature pairs inside deterministic clusters (known matches) and the
+    # prior from their share of all pairs; "em": m by semi-supervised EM over the candidate pairs.
+    # "clusters" falls back to "em" when fewer than min_training_pairs labelled pairs exist.
+    m_training: Literal["clusters", "em"] = "clusters"
+    min_training_pairs: int = Field(50, ge=1)
+    max_signatures_per_cluster_for_training: int = Field(30, ge=2)
+    # Share of true matching signature pairs the identifiers find; the prior is divided by it.
+    deterministic_recall: float = Field(0.8, gt=0, le=1)
     term_frequency_adjustment: bool = True
     random_seed: int = 42
     # Full runs retrain m/u; false reuses the weights of the last full run (as incremental runs do).

@@ -16,7 +16,7 @@ from identity.components import constrained_components
 from identity.graph import deterministic_graph, screen_values, identifier_table
 from identity.matching import (
     COMPARISONS, MATCH_COLUMNS, MatchModel, candidate_pairs, compare_pairs, estimate_u,
-    load_signatures, score_levels, term_frequencies, train_m,
+    load_signatures, score_levels, term_frequencies, train_from_clusters, train_m,
 )
 from warehouse.connection import connect
 
@@ -97,7 +97,10 @@ def run_engine(
             if model is None:
                 t = time.perf_counter()
                 u = estimate_u(con, settings.match)
-                model = train_m(con, u, settings.match)
+                if settings.match.m_training == "clusters":
+                    model = train_from_clusters(con, u, settings.match)
+                if model is None:
+                    model = train_m(con, u, settings.match)
                 steps["train_u_m"] = time.perf_counter() - t
             if tf_tables is None and settings.match.term_frequency_adjustment:
                 tf_tables = term_frequencies(con)

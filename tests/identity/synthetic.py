@@ -114,6 +114,12 @@ def synthesize(persons: int = 300, seed: int = 7) -> tuple[pl.DataFrame, pl.Data
             street=f"{street} {house}", city=city, postcode=postcode, country=country)
         add(pid, source="web", stream="web_events", record_type="track", anonymous_id=cookie,
             order_id=oid)
+        # every 5th person: a store order at the till with no identifier in common (its order
+        # never reaches the web, the email is mistyped, no phone): only matching can join it
+        if p % 5 == 0:
+            add(pid, source="transactions", stream="orders", record_type="order", record_id=f"s{p:05d}",
+                order_id=f"s{p:05d}", email=_typo(rng, local) + "@gmail.com", first_name=first.upper(),
+                last_name=last, street=f"{street} {house}", city=city, postcode=postcode, country=country)
         # a shared family tablet: this person also logs in on the previous household member's device
         if p % 10 == 1 and uid and households[-2]["uid"]:
             add(pid, source="app", stream="app_events", record_type="screen",

@@ -19,7 +19,7 @@ def test_synthetic_quality_and_tables(resolved_300):
     con, summary, truth = resolved_300
     metrics = evaluate(record_map(con), truth)
     assert metrics["f1"] >= 0.97, metrics
-    assert summary.records == 2250
+    assert summary.records == 2277
     assert summary.probabilistic_edges > 0 and summary.deterministic_edges > 0
     for table in ("edges", "rejected_edges", "record_map", "customers", "id_history", "runs",
                   "match_weights", "normalized_records", "edge_comparisons"):

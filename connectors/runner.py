@@ -71,7 +71,8 @@ def _check_sql(stream: Stream, fmt: str, future_limit) -> str:
 
 def _check_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, check_sql: str) -> None:
     """Run the stream's checks over an Arrow batch into the temp table `_checked`."""
-    con.register("_raw_batch", batch)
+    # Several record batches, so DuckDB scans the batch on all its threads (one chunk = one thread).
+    con.register("_raw_batch", pa.Table.from_batches(batch.to_batches(max_chunksize=32768)))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {check_sql}")
     finally:
@@ -108,6 +109,12 @@ def _drop_unparseable_files(con: duckdb.DuckDBPyConnection, writer: LoadWriter) 
         writer.record_error(f"{label}: no line is a JSON object (not an NDJSON file?); nothing of it was "
                             "loaded: fix or move the file and rerun")
     return bad
+
+
+def _text_size(pending: PendingInput) -> int:
+    """About how many bytes of text a file holds (gzip text shrinks ~8x)."""
+    size = pending.fingerprint.size_bytes
+    return size * 8 if pending.label.endswith(".gz") else size
 
 
 class _Group:
@@ -170,9 +177,10 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
                 future_tolerance: timedelta) -> LoadResult:
     """One load of one stream: every new input, committed together (see warehouse.loads).
 
-    Small files are read whole and checked in groups of about `batch_bytes` (one query per group:
-    per-file queries cost more than the checking itself for the many small daily files); a big file
-    or a SQL table is checked batch by batch so memory stays flat.
+    Files up to half of `batch_bytes` (of text) are read whole and checked in groups of about
+    `batch_bytes`: one query per group, as per-file queries cost more than the checking itself for
+    many small daily files, and a bigger query runs on more threads. A bigger file or a SQL table is
+    checked batch by batch, so memory stays flat whatever the input size.
     """
     writer = LoadWriter(con, layout, connector.name, stream.raw_table(), stream.staging)
     future_limit = writer.started_at + future_tolerance
@@ -185,7 +193,7 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
     try:
         groups: dict[str, _Group] = {}
         for pending in connector.pending_inputs(con, stream):
-            small = pending.fingerprint is not None and pending.fingerprint.size_bytes * 8 < batch_bytes
+            small = pending.fingerprint is not None and _text_size(pending) * 2 <= batch_bytes
             if not small:
                 try:
                     _stream_input(con, writer, pending, checks[pending.format])
@@ -254,7 +262,22 @@ def ingest_all(home: str | Path, source_dir: str | Path | None = None,
     results: list[LoadResult] = []
     for name in names:
         results.extend(ingest_source(home, name, source_dir, config))
+    refresh_raw_views(home, config)
     return results
+
+
+def refresh_raw_views(home: str | Path, config: SourcesConfig | None = None) -> None:
+    """(Re)create every `raw.<stream>` view, typed and empty for a stream never loaded, so readers
+    can always query all six."""
+    config = config or load_sources_config()
+    layout = HomeLayout(Path(home))
+    con = connect_home(home)
+    try:
+        for name in SOURCE_NAMES:
+            for stream in build_connector(name, config).streams():
+                refresh_view(con, layout, stream.raw_table())
+    finally:
+        con.close()
 
 
 def all_streams(config: SourcesConfig | None = None, source_dir: Path | None = None) -> Iterable[tuple[Connector, Stream]]:

@@ -255,16 +255,35 @@ class LoadWriter:
             version_col = ", version" if table.disposition == "merge" else ""
             con.execute(f"INSERT INTO _load_keys SELECT {n}, key{version_col} FROM _load_keep")
             cols = ", ".join(f"c.{quote_ident(c)}" for c, _ in table.columns)
-            fresh = (f"SELECT {cols}, {sql_literal(self.load_id)} AS _load_id, c._file, c._line, "
-                     f"strftime(c.event_time, '%Y-%m-%d') AS {PARTITION_COLUMN} "
-                     f"FROM {relation} c SEMI JOIN _load_keep k ON c.rowid = k.rid")
+            # Every valid row survives (the usual case): a plain filter, no join needed.
+            rows = (f"FROM {relation} c WHERE c._reason IS NULL" if fresh_rows == total - bad
+                    else f"FROM {relation} c SEMI JOIN _load_keep k ON c.rowid = k.rid")
+            fresh = f"SELECT {cols}, {sql_literal(self.load_id)} AS _load_id, c._file, c._line {rows}"
             self._batch_no += 1
-            out = self.tmp_dir / f"input{n}" / f"batch{self._batch_no}"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY ({fresh}) TO {sql_literal(str(out))} "
-                        f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), OVERWRITE_OR_IGNORE)")
+            self._write_partitions(fresh, relation, self.tmp_dir / f"input{n}" / f"batch{self._batch_no}")
         con.execute("DROP TABLE _load_keep")
         con.execute("DROP TABLE _load_batch_keys")
+
+    def _write_partitions(self, fresh: str, relation: str, out: Path) -> None:
+        """Parquet per event date under `out/event_date=D/`.
+
+        A few dates (daily files): one plain COPY per date, cheaper than PARTITION_BY's writer;
+        many dates: PARTITION_BY.
+        """
+        con = self.con
+        day = "strftime(c.event_time, '%Y-%m-%d')"
+        dates = [r[0] for r in con.execute(
+            f"SELECT DISTINCT {day} FROM {relation} c WHERE c._reason IS NULL ORDER BY 1").fetchall()]
+        if len(dates) > 8:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (SELECT *, {day} AS {PARTITION_COLUMN} FROM ({fresh}) c) TO {sql_literal(str(out))} "
+                        f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), OVERWRITE_OR_IGNORE)")
+            return
+        for date in dates:
+            folder = out / f"{PARTITION_COLUMN}={date}"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = sql_literal(str(folder / "data_0.parquet"))
+            con.execute(f"COPY (SELECT * FROM ({fresh}) c WHERE {day} = ?) TO {target} (FORMAT parquet)", [date])
 
     def _quarantine(self, relation: str) -> None:
         counts = self._current

@@ -22,7 +22,7 @@ from config.identity import IdentitySettings, load_identity_settings
 from identity.engine import run_engine
 from identity.graph import identifier_table, screen_values
 from identity.matching import BLOCKING_KEY_SQL, MATCH_COLUMNS, MatchModel
-from identity.normalize import normalize_frame
+from identity.parallel_normalize import normalize_groups
 from identity.normalize.frame import OUTPUT_SCHEMA
 from identity.protection import mask_identifier
 from identity.schema import ensure_identity_tables, table_exists
@@ -58,14 +58,12 @@ def _new_run_id() -> str:
 
 
 def normalize_staging(staging: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
-    """normalize_frame per source, each with its default phone region from config."""
-    parts = []
+    """normalize_frame per default phone region (from config, per source), on every core when large."""
+    by_region: dict[str | None, list[str]] = {}
     for source in staging["source"].unique().sort().to_list():
-        part = staging.filter(pl.col("source") == source)
-        parts.append(normalize_frame(part, default_region=settings.default_region.get(source)))
-    if not parts:
-        return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    return pl.concat(parts)
+        by_region.setdefault(settings.default_region.get(source), []).append(source)
+    groups = [(staging.filter(pl.col("source").is_in(sources)), region) for region, sources in by_region.items()]
+    return normalize_groups(groups)
 
 
 def _read_staging(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({**r.__dict__, "error": r.error}, default=str))
     else:
         print(format_summary(results))
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        print(f"cdp ingest: {len(failed)} load(s) failed; see the errors above and ops.loads", file=sys.stderr)
+    # Any refused input is worth a non-zero exit (a scheduler should notice), even when the rest loaded.
+    troubled = [r for r in results if r.errors]
+    if troubled:
+        print(f"cdp ingest: {len(troubled)} load(s) with errors; see above and ops.loads.error", file=sys.stderr)
         return 1
     return 0

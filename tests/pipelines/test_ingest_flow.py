@@ -46,3 +46,18 @@ def test_transient_errors_are_retried_and_others_are_not(prefect_harness, tmp_pa
     except ValueError:
         pass
     assert calls == ["broken"]
+
+
+def test_cli_no_flow_prints_a_summary_and_fails_on_refused_input(tmp_path: Path, capsys):
+    from pipelines.cli import main
+
+    src, home = tmp_path / "src", tmp_path / "home"
+    write_events(src, "web", 1)
+    assert main(["ingest", "--from", str(src), "--home", str(home), "--source", "web", "--no-flow"]) == 0
+    out = capsys.readouterr().out
+    assert "web_events" in out and "total" in out
+    (src / "web" / "events_2026-01-09.ndjson.gz").write_bytes(b"not gzip")
+    assert main(["ingest", "--from", str(src), "--home", str(home), "--source", "web", "--no-flow"]) == 1
+    captured = capsys.readouterr()
+    assert "named .gz but is not gzip" in captured.out and "with errors" in captured.err
+    assert main(["ingest", "--from", str(tmp_path / "missing"), "--home", str(home), "--no-flow"]) == 2

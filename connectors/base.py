@@ -81,8 +81,6 @@ class PendingInput:
     batches: Callable[[], Iterator[pa.Table]]
     fingerprint: FileFingerprint | None = None
     cursor_column: str | None = None
-    # Transient failures (a database briefly away) are worth a retry; a corrupt file is not.
-    transient_errors: tuple[type[BaseException], ...] = ()
 
 
 class Connector:

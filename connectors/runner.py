@@ -6,7 +6,7 @@ Prefect ingest flow (which calls `ingest_source` once per connector, as a task w
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -23,7 +23,7 @@ from connectors.validation import ndjson_check_sql, tabular_check_sql
 from connectors.web import WebConnector
 from warehouse.connection import connect_home
 from warehouse.layout import HomeLayout
-from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans, utcnow
+from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans
 from warehouse.raw_store import refresh_view
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, config: SourcesConfig) -> None:
         con.execute("SET memory_limit = ?", [config.loading.memory_limit])
 
 
-def _check_sql(stream: Stream, fmt: str, future_limit) -> str:
+def _check_sql(stream: Stream, fmt: str, future_limit: datetime) -> str:
     if fmt == "ndjson":
         return ndjson_check_sql(stream.spec, "_raw_batch", future_limit)
     return tabular_check_sql(stream.spec, "_raw_batch", future_limit)

@@ -436,10 +436,3 @@ class LoadWriter:
     def _drop_work_tables(self) -> None:
         for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def read_loads(con: duckdb.DuckDBPyConnection, load_ids: Sequence[str]) -> list[tuple]:
-    if not load_ids:
-        return []
-    marks = ", ".join("?" for _ in load_ids)
-    return con.execute(f"SELECT * FROM ops.loads WHERE load_id IN ({marks}) ORDER BY load_id", list(load_ids)).fetchall()

@@ -12,7 +12,7 @@ import pytest
 from connectors import ingest_all
 from connectors.readers import UnreadableInputError, read_csv, read_ndjson, read_sql
 from tests.connectors.conftest import query
-from tests.connectors.samples import ORDER_COLUMNS, order_row, shop_insert, write_events, write_social
+from tests.connectors.samples import ORDER_COLUMNS, order_row, shop_insert, write_events
 
 
 def test_ndjson_lines_keep_their_numbers_across_batches_and_blank_lines(tmp_path: Path):

@@ -92,6 +92,16 @@ def test_rerun_loads_nothing_and_a_new_file_loads_alone(generated_copy: Path, ho
     assert loaded.rows_loaded + loaded.rows_quarantined == len(lines) and loaded.rows_duplicate == 0
     assert loaded.rows_loaded > 0
 
+    # A re-delivered file under a new name (same events): every event is a duplicate, none stored twice.
+    (generated_copy / "web" / "events_2100-01-01.ndjson").write_text("\n".join(new_lines) + "\n")
+    redelivered = {r.stream: r for r in ingest_all(home, generated_copy, ["web"])}["web_events"]
+    assert redelivered.rows_loaded == 0 and redelivered.reconciles
+    # Bad events with an id seen before are duplicates too; only those named by file:line are new.
+    renamed = query(home, "SELECT count(*) FROM raw.quarantine WHERE file LIKE '%2100-01-01%'")[0][0]
+    assert redelivered.rows_quarantined == renamed
+    assert redelivered.rows_duplicate == loaded.rows_loaded + loaded.rows_quarantined - renamed
+    assert query(home, "SELECT count(*) - count(DISTINCT messageId) FROM raw.web_events")[0][0] == 0
+
 
 def test_sql_rows_with_newer_updated_at_replace_the_stored_version(generated_copy: Path, home: Path):
     ingest_all(home, generated_copy, ["transactions"])

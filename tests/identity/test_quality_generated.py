@@ -12,7 +12,8 @@ def test_generated_sample_f1_and_no_fusion_through_placeholders_or_shared_device
     resolve(home, mode="full")
     truth = pl.read_parquet(src / "truth.parquet")
     metrics = evaluate(home_record_map(home), truth)
-    assert metrics["f1"] >= 0.97, metrics
+    assert metrics["f1"] >= 0.98, metrics
+    assert metrics["fused_customers"] <= 2, metrics
     con = connect_home(home, read_only=True)
     try:
         # no customer carries two account ids: the shared family tablet fused nobody

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"    splink {s['seconds']:6.1f} s  F1 {s['f1']:.4f} (P {s['precision']:.4f}, "
                       f"R {s['recall']:.4f}; {s['fused_customers']} fused, {s['split_persons']} split)  "
+                      f"peak RSS {s.get('peak_rss_mb', 0):,.0f} MB  "
                       f"pairs {s.get('pairs', 0):,}  steps: "
                       + ", ".join(f"{k} {v:.1f}s" for k, v in s.get("steps", {}).items()), flush=True)
         rows.append(r)
@@ -187,16 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         print("splink: no --splink-python given (optional extra `bench`, splink>=5,<6, in its own venv); "
               "no Splink comparison was run")
     print()
-    print("| records | ours: time | ours: peak RSS | ours: F1 | Splink: time | Splink: F1 | Splink time / ours | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| records | ours: time | ours: peak RSS | ours: F1 | Splink: time | Splink: peak RSS | Splink: F1 "
+          "| Splink time / ours | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         s = r.get("splink") or {}
         if "f1" in s:
-            splink_cells = f"{s['seconds']:.1f} s | {s['f1']:.4f} | {s['seconds'] / r['resolve_s']:.1f}x"
+            splink_cells = (f"{s['seconds']:.1f} s | {s.get('peak_rss_mb', 0):,.0f} MB | {s['f1']:.4f} | "
+                            f"{s['seconds'] / r['resolve_s']:.1f}x")
         elif s:
-            splink_cells = f"{s['error']} | – | –"
+            splink_cells = f"{s['error']} | – | – | –"
         else:
-            splink_cells = "not run | – | –"
+            splink_cells = "not run | – | – | –"
         print(f"| {r['records']:,} | {r['resolve_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB | {r['f1']:.4f} | "
               f"{splink_cells} | {r['load']} |")
     return 0

@@ -25,6 +25,7 @@ The setup is what a competent Splink user would write for this data:
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 
@@ -116,7 +117,7 @@ def main(records_path: str, out_path: str) -> int:
     steps["cluster"] = time.perf_counter() - t
     print(json.dumps({
         "seconds": time.perf_counter() - start, "steps": steps, "pairs": pairs, "clusters": n_clusters,
-        "threshold": THRESHOLD,
+        "threshold": THRESHOLD, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
     return 0
 

@@ -88,20 +88,26 @@ def run_engine(
             stats["signatures"] = sigs.height
             load_signatures(con, sigs)
             steps["signatures"] = time.perf_counter() - t
+            u = None
+            if model is None and settings.match.m_training == "clusters":
+                # trained from the clusters themselves: no candidate pair is needed for training
+                t = time.perf_counter()
+                u = estimate_u(con, settings.match)
+                model = train_from_clusters(con, u, settings.match)
+                steps["train_u_m"] = time.perf_counter() - t
+            # in-cluster pairs are only needed as EM's known matches
+            need_in_cluster = model is None
             t = time.perf_counter()
-            stats.update(candidate_pairs(con, settings.match))
+            stats.update(candidate_pairs(con, settings.match, in_cluster=need_in_cluster))
             steps["blocking"] = time.perf_counter() - t
             t = time.perf_counter()
             compare_pairs(con)
             steps["comparisons"] = time.perf_counter() - t
             if model is None:
                 t = time.perf_counter()
-                u = estimate_u(con, settings.match)
-                if settings.match.m_training == "clusters":
-                    model = train_from_clusters(con, u, settings.match)
-                if model is None:
-                    model = train_m(con, u, settings.match)
-                steps["train_u_m"] = time.perf_counter() - t
+                u = u or estimate_u(con, settings.match)
+                model = train_m(con, u, settings.match)
+                steps["train_u_m"] = steps.get("train_u_m", 0.0) + time.perf_counter() - t
             if tf_tables is None and settings.match.term_frequency_adjustment:
                 tf_tables = term_frequencies(con)
             t = time.perf_counter()

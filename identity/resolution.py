@@ -261,6 +261,8 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         rj["value"].map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value"),
         rj["match_probability"], rj["reason"], pl.lit(run_id).alias("run_id"),
     )
+    steps["edge_tables"] = time.perf_counter() - t
+    t = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         _replace(con, "identity.normalized_records", normalized)

@@ -143,10 +143,8 @@ def run_engine(
                 best.select("link_id", pl.col("cl").alias("node"), pl.col("link_id").alias("rank")),
                 best.select("link_id", pl.col("cr").alias("node"), pl.col("link_id").alias("rank")),
             ]).with_columns(pl.col("node").cast(pl.UInt32))
-            usable = det.identifiers.filter(pl.col("id_type").is_in(list(settings.deterministic.limits)))
-            if screened is None:
-                screened = screen_values(det.identifiers, records, settings.deterministic)
-            usable = usable.join(screened.select("id_type", "value"), on=["id_type", "value"], how="anti")
+            # the limited identifiers the deterministic step kept, now per deterministic cluster
+            usable = det.limited
             limited = usable.select(
                 pl.Series("node", labels.gather(usable["rec"])), "id_type", "value"
             ).unique()

@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--days", type=int, default=60, help="number of days of events (default 60)")
     parser.add_argument("--no-gzip", action="store_true",
                         help="write plain .ndjson/.csv instead of gzip for web, app and store orders")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes making records (default: one per core, at most 2); "
+                        "the output is the same for any number")
     parser.set_defaults(func=run)
 
 
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     began = time.perf_counter()
     manifest = generate(args.out, args.customers, args.seed, broken_share=args.broken_share,
-                        start=args.start, days=args.days, compress=not args.no_gzip)
+                        start=args.start, days=args.days, compress=not args.no_gzip,
+                        workers=args.workers)
     elapsed = time.perf_counter() - began
     print(f"generated {manifest['persons']} persons, {manifest['records']} records "
           f"({manifest['broken']} broken) in {len(manifest['files'])} files under {args.out} "

@@ -11,10 +11,14 @@ WEB_EVENTS_PER_PERSON = 10.5
 
 
 def generate(out_dir: str | Path, customers: int, seed: int, broken_share: float = 0.02,
-             start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True) -> dict:
-    """Write all four sources, `truth.parquet` and `manifest.json` under `out_dir`; return the manifest."""
+             start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True,
+             workers: int | None = None) -> dict:
+    """Write all four sources, `truth.parquet` and `manifest.json` under `out_dir`; return the manifest.
+
+    `workers` (default: one per core, at most 2) changes the speed, never the bytes.
+    """
     return run_generator(out_dir, customers, seed, broken_share=broken_share, start=start, days=days,
-                         compress=compress)
+                         compress=compress, workers=workers)
 
 
 def generate_web_events(out_dir: str | Path, n_events: int, seed: int, broken_share: float = 0.0,

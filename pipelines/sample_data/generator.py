@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing
+import os
 import random
 import shutil
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from operator import itemgetter
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.sample_data.noise import (
     PLACEHOLDER_EMAILS, PLACEHOLDER_PHONES, ascii_fold, case_and_space, email_variant,
@@ -24,12 +30,15 @@ from pipelines.sample_data.noise import (
 from pipelines.sample_data.people import Person, Registry, make_persons
 from pipelines.sample_data.pools import COUNTRY_NAME, CURRENCY, WEB_LOCALE
 from pipelines.sample_data.sinks import (
-    LEAD_COLUMNS, ORDER_COLUMNS, FileSet, ShopDatabase, TruthWriter, csv_blob,
+    LEAD_COLUMNS, ORDER_COLUMNS, TRUTH_SCHEMA, FileSet, ShopDatabase, TruthWriter, csv_blob, gzip_member,
 )
 
 GENERATOR_VERSION = 1
 DAY_MS = 86_400_000
 CHUNK_PERSONS = 5_000
+# Ids of orders, leads and interactions are chunk_index * ID_BLOCK + n: unique without a shared
+# counter, and chunk 0 numbers from 1 as a single sequential run would.
+ID_BLOCK = 1_000_000
 ALL_SOURCES = ("web", "app", "social", "transactions")
 EVENT_DAMAGE = ("invalid_json", "missing_field", "wrong_type", "future_timestamp")
 ROW_DAMAGE = ("missing_field", "wrong_type", "future_timestamp")
@@ -76,46 +85,35 @@ class _Buffer:
         ))
 
 
-class _Run:
-    """State that spans chunks: open files, registries, id sequences, counts."""
+@dataclass(frozen=True)
+class _Settings:
+    """What every chunk needs to know about the run; sent once to each worker process."""
 
-    def __init__(self, out: Path, seed: int, broken_share: float, start: date, days: int,
-                 compress: bool, sources: tuple[str, ...]):
-        self.out = out
-        self.seed = seed
-        self.broken_share = broken_share
-        self.start = start
-        self.days = days
-        self.period_ms = days * DAY_MS
-        self.sources = sources
-        self.gz = ".gz" if compress else ""
-        self.files = FileSet(out, compress_level=6)
-        self.shop = ShopDatabase(out / "transactions" / "shop.sqlite") if "transactions" in sources else None
-        self.truth = TruthWriter(out / "truth.parquet")
-        self.registry = Registry()
-        self.seq = Counter()
-        self.file_records: Counter = Counter()
-        self.file_broken: Counter = Counter()
-        self.broken_kinds: Counter = Counter()
-        self.stream_records: Counter = Counter()
-        self.stream_broken: Counter = Counter()
-        self.households: set[str] = set()
-        self.persons = 0
-        epoch = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-        self.day_names = [(epoch + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(days + 1)]
-
-    def next_id(self, kind: str) -> int:
-        self.seq[kind] += 1
-        return self.seq[kind]
+    broken_share: float
+    period_ms: int
+    sources: tuple[str, ...]
+    gz: str
+    day_names: tuple[str, ...]
+    compress_level: int = 6
 
 
 class _ChunkMaker:
     """Builds every record of one chunk of persons."""
 
-    def __init__(self, run: _Run, rng: random.Random):
-        self.run = run
+    def __init__(self, cfg: _Settings, chunk_index: int, rng: random.Random):
+        self.cfg = cfg
+        self.chunk_index = chunk_index
         self.rng = rng
         self.buf = _Buffer()
+        self.seq: Counter = Counter()
+
+    def next_id(self, kind: str) -> int:
+        """A run-wide unique number that depends only on the chunk, so chunks can be made in any order."""
+        self.seq[kind] += 1
+        n = self.seq[kind]
+        if n >= ID_BLOCK:
+            raise RuntimeError(f"chunk {self.chunk_index} made {n} {kind} ids; lower chunk_persons")
+        return self.chunk_index * ID_BLOCK + n
 
     # ---- helpers -------------------------------------------------------------------------
     def ts(self, ms: int) -> str:
@@ -123,10 +121,10 @@ class _ChunkMaker:
         sec, milli = divmod(rem, 1000)
         hh, rest = divmod(sec, 3600)
         mm, ss = divmod(rest, 60)
-        return f"{self.run.day_names[day]}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
+        return f"{self.cfg.day_names[day]}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
 
     def day(self, ms: int) -> str:
-        return self.run.day_names[ms // DAY_MS]
+        return self.cfg.day_names[ms // DAY_MS]
 
     def future(self, ts: str, years: int | None = None) -> str:
         """The same instant `years` (default: 5 to 70) later, like a device with a broken clock."""
@@ -135,7 +133,7 @@ class _ChunkMaker:
         return out.replace("-02-29", "-02-28")
 
     def damage(self, kinds: tuple[str, ...]) -> str | None:
-        if self.run.broken_share and self.rng.random() < self.run.broken_share:
+        if self.cfg.broken_share and self.rng.random() < self.cfg.broken_share:
             return self.rng.choice(kinds)
         return None
 
@@ -144,7 +142,7 @@ class _ChunkMaker:
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}"
 
     def session_start(self) -> int:
-        return int(self.rng.random() * (self.run.period_ms - 3 * 3_600_000))
+        return int(self.rng.random() * (self.cfg.period_ms - 3 * 3_600_000))
 
     def gap(self, low: int, high: int) -> int:
         """Milliseconds between two events of a session (cheaper than randrange)."""
@@ -153,7 +151,7 @@ class _ChunkMaker:
     # ---- Segment events (web and app) --------------------------------------------------------
     def emit_event(self, source: str, event: dict, person: Person | None) -> None:
         ts = event["timestamp"]
-        rel = f"{source}/events_{ts[:10]}.ndjson{self.run.gz}"
+        rel = f"{source}/events_{ts[:10]}.ndjson{self.cfg.gz}"
         kind = self.damage(EVENT_DAMAGE)
         record_id = event["messageId"]
         if kind == "missing_field":
@@ -255,11 +253,11 @@ class _ChunkMaker:
                           properties={"revenue": amount, "currency": currency})
                 if uid is None and rng.random() < 0.5:
                     t = event("identify", t, cookie, None, traits=self.traits(p))
-                order_id = f"W{self.run.next_id('web_order'):09d}"
+                order_id = f"W{self.next_id('web_order'):09d}"
                 t = event("track", t, cookie, uid, event="Order Completed",
                           properties={"order_id": order_id, "revenue": amount, "currency": currency,
                                       "products": [{"sku": i["sku"], "quantity": i["qty"]} for i in items]})
-                if "transactions" in self.run.sources:
+                if "transactions" in self.cfg.sources:
                     self.order(p, order_id, "web", t, uid, items, amount, currency)
 
     def app(self, p: Person) -> None:
@@ -334,7 +332,7 @@ class _ChunkMaker:
         self.emit_json_row("profiles", "social_profiles", profile, "profile_id", "updated_at", p, ("followers", "1.2k"))
         for _ in range(min(8, int(rng.expovariate(0.5)))):
             kind = rng.choice(("follow", "like", "like", "comment", "share"))
-            row = {"interaction_id": f"i{self.run.next_id('interaction'):010d}", "profile_id": p.profile_id,
+            row = {"interaction_id": f"i{self.next_id('interaction'):010d}", "profile_id": p.profile_id,
                    "handle": p.handle, "type": kind, "post_id": f"post_{rng.randrange(1, 500):04d}"}
             if kind == "comment":
                 row["text"] = rng.choice(COMMENTS)
@@ -355,7 +353,7 @@ class _ChunkMaker:
         elif phone and rng.random() < 0.03:
             phone = rng.choice(PLACEHOLDER_PHONES)
         submitted = self.ts(self.session_start())
-        row = [f"L{self.run.next_id('lead'):09d}", rng.choice(("form_spring_sale", "form_newsletter", "form_giveaway")),
+        row = [f"L{self.next_id('lead'):09d}", rng.choice(("form_spring_sale", "form_newsletter", "form_giveaway")),
                p.profile_id, p.handle, submitted, f"{first} {last}".strip(), email, phone,
                p.city if rng.random() < 0.8 else "", p.country, "true" if p.consent_marketing else "false"]
         kind = self.damage(ROW_DAMAGE)
@@ -387,7 +385,7 @@ class _ChunkMaker:
         created = self.ts(t)
         roll = rng.random()
         status = "completed" if roll < 0.88 else ("refunded" if roll < 0.96 else "cancelled")
-        updated = created if status == "completed" else self.ts(min(t + rng.randrange(3_600_000, 20 * DAY_MS), self.run.period_ms - 1))
+        updated = created if status == "completed" else self.ts(min(t + rng.randrange(3_600_000, 20 * DAY_MS), self.cfg.period_ms - 1))
         if test:
             email, phone, first, last, address = "test@test.com", "0000000000", "Test", "Test", ("", "", "", "", "")
         else:
@@ -420,7 +418,7 @@ class _ChunkMaker:
             years = self.rng.randint(5, 70)
             row[2], row[3] = self.future(created, years), self.future(updated, years)
         if channel == "store":
-            rel = f"transactions/orders_{created[:10]}.csv{self.run.gz}"
+            rel = f"transactions/orders_{created[:10]}.csv{self.cfg.gz}"
         else:
             rel = "transactions/shop.sqlite"
             if kind != "wrong_type":
@@ -433,7 +431,7 @@ class _ChunkMaker:
         for _ in range(p.store_orders):
             items, amount, currency = self.basket(p)
             account = p.account_id if (p.account_id and self.rng.random() < 0.4) else None
-            order_id = f"S{self.run.next_id('store_order'):09d}"
+            order_id = f"S{self.next_id('store_order'):09d}"
             self.order(p, order_id, "store", self.session_start(), account, items, amount, currency)
 
     def test_traffic(self, count: int) -> None:
@@ -455,48 +453,158 @@ class _ChunkMaker:
                                  "consent": {"categoryPreferences": {"marketing": False, "analytics": True}}}
                 self.emit_event("web", ev, None)
                 t += 10_000
-            if "transactions" in self.run.sources and rng.random() < 0.5:
+            if "transactions" in self.cfg.sources and rng.random() < 0.5:
                 items = [{"sku": "SKU-TEST", "name": "Test item", "qty": 1, "unit_price": 1.0}]
-                self.order(None, f"S{self.run.next_id('store_order'):09d}", "store", t, None, items, 1.0, "USD", test=True)
+                self.order(None, f"S{self.next_id('store_order'):09d}", "store", t, None, items, 1.0, "USD", test=True)
 
 
-def _flush(run: _Run, buf: _Buffer) -> None:
-    """Sort each file's new records by time, number their lines, queue the bytes, write truth."""
+@dataclass
+class _ChunkSpec:
+    """One chunk's persons and the state of its random stream after they were made."""
+
+    index: int
+    count: int
+    persons: list[Person]
+    rng_state: tuple
+
+
+@dataclass
+class _ChunkResult:
+    """One chunk's output, ready to append: per file (in name order) the bytes or SQLite rows."""
+
+    index: int
+    files: list[tuple[str, bytes | list[tuple], int, int]]  # rel, payload, records, broken
+    truth: pa.Table  # record_id null where the record has none; filled in as file:line
+    missing: list[tuple[str, int]]  # (rel, line within this chunk's part) per null record_id
+    stream_records: Counter
+    stream_broken: Counter
+    broken_kinds: Counter
+
+
+_WORKER_SETTINGS: _Settings | None = None
+
+
+def _init_worker(cfg: _Settings) -> None:
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = cfg
+    gc.disable()  # see run_generator
+
+
+def _build_in_worker(spec: _ChunkSpec) -> _ChunkResult:
+    assert _WORKER_SETTINGS is not None
+    return _build_chunk(_WORKER_SETTINGS, spec)
+
+
+def _build_chunk(cfg: _Settings, spec: _ChunkSpec) -> _ChunkResult:
+    """Every record of one chunk, sorted per file by time, serialized and (for .gz) compressed.
+
+    Depends only on the spec and settings, so any process can make any chunk.
+    """
+    rng = random.Random()
+    rng.setstate(spec.rng_state)
+    maker = _ChunkMaker(cfg, spec.index, rng)
+    sources = cfg.sources
+    for p in spec.persons:
+        if "web" in sources and p.web:
+            maker.web(p)
+        if "app" in sources and p.app:
+            maker.app(p)
+        if "social" in sources and p.social:
+            maker.social(p)
+        if "transactions" in sources:
+            maker.store_orders(p)
+    maker.test_traffic(1 + spec.count // 1000)
+
     truth = {k: [] for k in ("source", "stream", "record_id", "person_id", "household_id", "file", "broken")}
-    blobs: dict[str, bytes] = {}
-    for rel in sorted(buf.by_file):
-        entries = buf.by_file[rel]
+    files: list[tuple[str, bytes | list[tuple], int, int]] = []
+    missing: list[tuple[str, int]] = []
+    stream_records: Counter = Counter()
+    stream_broken: Counter = Counter()
+    broken_kinds: Counter = Counter()
+    by_file = maker.buf.by_file
+    for rel in sorted(by_file):
+        entries = by_file[rel]
         entries.sort(key=itemgetter(0))
+        payload: bytes | list[tuple]
         if rel.endswith(".sqlite"):
-            base = run.shop.rows
-            run.shop.insert([tuple(e[1]) for e in entries])
-            run.shop.rows += len(entries)
+            payload = [tuple(e[1]) for e in entries]
         else:
-            is_csv = ".csv" in rel
-            new_file = rel not in run.files.lines
-            header = (ORDER_COLUMNS if "orders_" in rel else LEAD_COLUMNS) if is_csv else None
-            base = run.files.line_count(rel, header=header)
-            if is_csv:
-                blobs[rel] = csv_blob([e[1] for e in entries], header if new_file else None)
+            if ".csv" in rel:
+                payload = csv_blob([e[1] for e in entries], None)
             else:
-                blobs[rel] = b"\n".join(e[1] for e in entries) + b"\n"
-            run.files.lines[rel] = base + len(entries)
-        for n, (_, _, source, stream, record_id, person_id, household_id, broken) in enumerate(entries, base + 1):
+                payload = b"\n".join([e[1] for e in entries]) + b"\n"
+            if rel.endswith(".gz"):
+                payload = gzip_member(payload, cfg.compress_level)
+        n_broken = 0
+        for n, (_, _, source, stream, record_id, person_id, household_id, broken) in enumerate(entries, 1):
             truth["source"].append(source)
             truth["stream"].append(stream)
-            truth["record_id"].append(record_id if record_id is not None else f"{rel}:{n}")
+            truth["record_id"].append(record_id)
+            if record_id is None:
+                missing.append((rel, n))
             truth["person_id"].append(person_id)
             truth["household_id"].append(household_id)
             truth["file"].append(rel)
             truth["broken"].append(broken)
             if broken:
-                run.file_broken[rel] += 1
-                run.stream_broken[stream] += 1
-                run.broken_kinds[broken] += 1
-            run.stream_records[stream] += 1
-        run.file_records[rel] += len(entries)
-    run.files.write_chunk(blobs)
-    run.truth.write(truth)
+                n_broken += 1
+                stream_broken[stream] += 1
+                broken_kinds[broken] += 1
+            stream_records[stream] += 1
+        files.append((rel, payload, len(entries), n_broken))
+    return _ChunkResult(spec.index, files, pa.table(truth, schema=TRUTH_SCHEMA), missing,
+                        stream_records, stream_broken, broken_kinds)
+
+
+class _Run:
+    """State that spans chunks, kept by the one process that writes: files, counts."""
+
+    def __init__(self, out: Path, compress_level: int, sources: tuple[str, ...]):
+        self.files = FileSet(out, compress_level=compress_level)
+        self.shop = ShopDatabase(out / "transactions" / "shop.sqlite") if "transactions" in sources else None
+        self.truth = TruthWriter(out / "truth.parquet")
+        self.file_records: Counter = Counter()
+        self.file_broken: Counter = Counter()
+        self.broken_kinds: Counter = Counter()
+        self.stream_records: Counter = Counter()
+        self.stream_broken: Counter = Counter()
+        self.households = 0
+        self.persons = 0
+
+    def append(self, result: _ChunkResult) -> None:
+        """Append one chunk's part to each file, and its truth with `file:line` for missing ids."""
+        before: dict[str, int] = {}
+        for rel, payload, records, broken in result.files:
+            if rel.endswith(".sqlite"):
+                before[rel] = self.shop.rows
+                self.shop.insert(payload)
+                self.shop.rows += records
+            else:
+                header = (ORDER_COLUMNS if "orders_" in rel else LEAD_COLUMNS) if ".csv" in rel else None
+                before[rel] = self.files.append(rel, payload, records, header)
+            self.file_records[rel] += records
+            self.file_broken[rel] += broken
+        self.stream_records.update(result.stream_records)
+        self.stream_broken.update(result.stream_broken)
+        self.broken_kinds.update(result.broken_kinds)
+        truth = result.truth
+        if result.missing:
+            record_id = truth.column("record_id").combine_chunks()
+            filled = pa.array([f"{rel}:{before[rel] + n}" for rel, n in result.missing], pa.string())
+            record_id = pc.replace_with_mask(record_id, pc.is_null(record_id), filled)
+            truth = truth.set_column(truth.schema.get_field_index("record_id"), "record_id", record_id)
+        self.truth.write_table(truth)
+
+    def close(self) -> None:
+        self.files.close()
+        if self.shop:
+            self.shop.close()
+        self.truth.close()
+
+
+def default_workers() -> int:
+    """One worker process per core, at most 2: past that the single writing process is the limit."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _prepare_out(out: Path) -> None:
@@ -516,11 +624,19 @@ def _prepare_out(out: Path) -> None:
 
 def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: float = 0.02,
                   start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True,
-                  sources: tuple[str, ...] = ALL_SOURCES, chunk_persons: int = CHUNK_PERSONS) -> dict:
+                  sources: tuple[str, ...] = ALL_SOURCES, chunk_persons: int = CHUNK_PERSONS,
+                  workers: int | None = None) -> dict:
+    """Write the sources, truth and manifest; return the manifest.
+
+    `workers` processes make the chunks' records (default: up to 2, one per core); the bytes
+    depend only on the seed and parameters, never on the number of workers.
+    """
     if customers < 1:
         raise ValueError(f"--customers must be at least 1 (got {customers})")
     if not 0 <= broken_share < 0.5:
         raise ValueError(f"--broken-share must be in [0, 0.5) (got {broken_share})")
+    if not 1 <= chunk_persons <= ID_BLOCK // 10:
+        raise ValueError(f"chunk_persons must be in [1, {ID_BLOCK // 10}] (got {chunk_persons})")
     if days < 1:
         raise ValueError(f"--days must be at least 1 (got {days})")
     if isinstance(start, str):
@@ -531,39 +647,55 @@ def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: 
     unknown = set(sources) - set(ALL_SOURCES)
     if unknown:
         raise ValueError(f"unknown sources {sorted(unknown)}; choose from {list(ALL_SOURCES)}")
+    if workers is None:
+        workers = default_workers()
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers})")
     out = Path(out_dir)
     _prepare_out(out)
+    epoch = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    cfg = _Settings(broken_share=broken_share, period_ms=days * DAY_MS, sources=tuple(sources),
+                    gz=".gz" if compress else "",
+                    day_names=tuple((epoch + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(days + 1)))
     # Millions of short-lived dicts and tuples and no reference cycles: the cyclic collector
     # would only rescan the live chunk buffers again and again (measured: ~30% of the time).
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    run = _Run(out, seed, broken_share, start, days, compress, tuple(sources))
+    pool = None
+    if workers > 1 and customers > chunk_persons:
+        # spawn, not fork: the caller may hold threads or open connections that a fork would copy.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(cfg,))
+    run = _Run(out, cfg.compress_level, cfg.sources)
+    registry = Registry()
+    in_flight: deque = deque()
     try:
-        for chunk_start in range(0, customers, chunk_persons):
+        for index, chunk_start in enumerate(range(0, customers, chunk_persons)):
             count = min(chunk_persons, customers - chunk_start)
+            # Persons are made here, in order, because email and handle uniqueness spans chunks;
+            # their records (most of the work) are made by the workers.
             rng = random.Random(f"{seed}:{chunk_start}")
-            persons = make_persons(chunk_start, count, seed, run.registry, rng)
-            maker = _ChunkMaker(run, rng)
-            for p in persons:
-                run.households.add(p.household_id)
-                if "web" in sources and p.web:
-                    maker.web(p)
-                if "app" in sources and p.app:
-                    maker.app(p)
-                if "social" in sources and p.social:
-                    maker.social(p)
-                if "transactions" in sources:
-                    maker.store_orders(p)
-            maker.test_traffic(1 + count // 1000)
+            persons = make_persons(chunk_start, count, seed, registry, rng)
+            run.households += len({p.household_id for p in persons})
             run.persons += count
-            _flush(run, maker.buf)
+            spec = _ChunkSpec(index, count, persons, rng.getstate())
+            if pool is None:
+                run.append(_build_chunk(cfg, spec))
+                continue
+            in_flight.append(pool.submit(_build_in_worker, spec))
+            # Bounded: a chunk waits in memory only while the ones before it are being written.
+            while len(in_flight) > 2 * workers:
+                run.append(in_flight.popleft().result())
+        while in_flight:
+            run.append(in_flight.popleft().result())
     finally:
+        for future in in_flight:
+            future.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         if gc_was_enabled:
             gc.enable()
-        run.files.close()
-        if run.shop:
-            run.shop.close()
-        run.truth.close()
+        run.close()
     if run.shop:
         run.file_records["transactions/shop.sqlite"] += 0  # listed even when empty
     manifest = {
@@ -573,7 +705,7 @@ def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: 
                        "start": start.isoformat(), "days": days, "compress": compress,
                        "sources": list(sources)},
         "persons": run.persons,
-        "households": len(run.households),
+        "households": run.households,
         "records": sum(run.stream_records.values()),
         "broken": sum(run.stream_broken.values()),
         "broken_by_kind": dict(sorted(run.broken_kinds.items())),

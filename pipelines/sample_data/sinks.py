@@ -1,8 +1,9 @@
 """Deterministic, append-only file writers: same calls, same bytes.
 
-Gzip members carry no file name and mtime 0; SQLite gets its rows in a fixed order; Parquet
-row groups are one per chunk. Compression runs on a background thread (zlib releases the GIL)
-so it overlaps with record generation on a second core.
+Each chunk's part of a `.gz` file arrives as its own gzip member (no file name, mtime 0),
+compressed by the worker that made it; a gzip file of several members is one stream to every
+reader (Python, Arrow, DuckDB). SQLite gets its rows in a fixed order; Parquet row groups are
+one per chunk.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import csv
 import gzip
 import io
 import sqlite3
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -39,52 +39,36 @@ class FileSet:
     def __init__(self, root: Path, compress_level: int):
         self.root = root
         self.compress_level = compress_level
-        self._handles: dict[str, tuple[IO[bytes], IO[bytes] | None]] = {}
+        self._handles: dict[str, IO[bytes]] = {}
         self.lines: dict[str, int] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-generate-writer")
-        self._pending: Future | None = None
 
-    def line_count(self, rel: str, header: str | None = None) -> int:
-        """Lines already in `rel` (a CSV header counts as line 1)."""
-        if rel not in self.lines:
-            self.lines[rel] = 1 if header else 0
-        return self.lines[rel]
-
-    def _open(self, rel: str) -> IO[bytes]:
-        entry = self._handles.get(rel)
-        if entry is None:
+    def append(self, rel: str, data: bytes, records: int, header: tuple[str, ...] | None) -> int:
+        """Append `records` lines (gzip-compressed already when `rel` ends in .gz); return the
+        number of lines before them. A new CSV file first gets its header as line 1."""
+        handle = self._handles.get(rel)
+        if handle is None:
             path = self.root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            raw = open(path, "wb")
-            if rel.endswith(".gz"):
-                zipped = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                       compresslevel=self.compress_level)
-                entry = (zipped, raw)
-            else:
-                entry = (raw, None)
-            self._handles[rel] = entry
-        return entry[0]
-
-    def write_chunk(self, blobs: dict[str, bytes]) -> None:
-        """Queue one chunk's bytes; waits for the previous chunk so memory stays bounded."""
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._write_all, blobs)
-
-    def _write_all(self, blobs: dict[str, bytes]) -> None:
-        for rel in sorted(blobs):
-            self._open(rel).write(blobs[rel])
+            handle = self._handles[rel] = open(path, "wb")
+            self.lines[rel] = 0
+            if header:
+                head = csv_blob([], header)
+                handle.write(gzip_member(head, self.compress_level) if rel.endswith(".gz") else head)
+                self.lines[rel] = 1
+        handle.write(data)
+        before = self.lines[rel]
+        self.lines[rel] = before + records
+        return before
 
     def close(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-        self._pool.shutdown(wait=True)
         for rel in sorted(self._handles):
-            outer, raw = self._handles[rel]
-            outer.close()
-            if raw is not None:
-                raw.close()
+            self._handles[rel].close()
         self._handles.clear()
+
+
+def gzip_member(data: bytes, level: int) -> bytes:
+    """One gzip member with a fixed header (mtime 0, no name): same input, same bytes."""
+    return gzip.compress(data, compresslevel=level, mtime=0)
 
 
 def csv_blob(rows: list[list[str]], header: tuple[str, ...] | None) -> bytes:
@@ -135,9 +119,9 @@ class TruthWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(path, TRUTH_SCHEMA, compression="zstd")
 
-    def write(self, columns: dict[str, list]) -> None:
-        if columns["record_id"]:
-            self._writer.write_table(pa.table(columns, schema=TRUTH_SCHEMA))
+    def write_table(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table)
 
     def close(self) -> None:
         self._writer.close()

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.sample_data import generate, generate_web_events
+from pipelines.sample_data.generator import run_generator
 from pipelines.sample_data.sinks import LEAD_COLUMNS, ORDER_COLUMNS
 
 CUSTOMERS = 1500
@@ -41,7 +42,9 @@ def _digest_tree(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("gen") / "src"
-    manifest = generate(out, CUSTOMERS, SEED, broken_share=BROKEN_SHARE, days=20)
+    # Several chunks in two worker processes: ids, line numbers and gzip members span chunks.
+    manifest = run_generator(out, CUSTOMERS, SEED, broken_share=BROKEN_SHARE, days=20,
+                             chunk_persons=400, workers=2)
     return out, manifest
 
 
@@ -95,6 +98,18 @@ def test_same_seed_gives_same_bytes_and_another_seed_does_not(tmp_path):
     assert first == second
     assert first["truth.parquet"] != other["truth.parquet"]
     assert first["transactions/shop.sqlite"] != other["transactions/shop.sqlite"]
+
+
+def test_bytes_do_not_depend_on_the_number_of_worker_processes(tmp_path):
+    inline = run_generator(tmp_path / "one", 500, 3, days=10, chunk_persons=150, workers=1)
+    pooled = run_generator(tmp_path / "two", 500, 3, days=10, chunk_persons=150, workers=2)
+    assert inline == pooled
+    assert _digest_tree(tmp_path / "one") == _digest_tree(tmp_path / "two")
+    # Chunk 3 numbers its orders from its own block, so no two chunks can share an id.
+    orders = [line.split(",")[0] for p in sorted((tmp_path / "one" / "transactions").glob("orders_*"))
+              for line in _read_text(p).splitlines()[1:] if not line.startswith(",")]
+    assert len(orders) == len(set(orders)) > 100
+    assert any(o.startswith("S003") for o in orders) and any(o.startswith("S000") for o in orders)
 
 
 def test_generating_again_into_the_same_folder_replaces_the_output(tmp_path):

@@ -99,6 +99,9 @@ class MatchSettings(_Strict):
 
 class ClusteringSettings(_Strict):
     block_on_conflicting_birth_date: bool = True
+    block_on_conflicting_email: bool = True
+    block_on_conflicting_phone: bool = True
+    email_typo_needs_same_first_name: bool = True
     require_person_evidence: bool = True
 
 

@@ -66,6 +66,8 @@ CATALOG = (
     ("SKU-1007", "Sneakers", 64.0), ("SKU-1008", "Backpack", 55.0), ("SKU-1009", "Watch", 149.0),
     ("SKU-1010", "Socks (3 pack)", 9.0),
 )
+# "HH:MM:SS" for every second of a day: one lookup instead of formatting three numbers per record.
+_CLOCK = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
 USD_RATE = {"EUR": 0.92, "MXN": 17.0, "IDR": 15500.0, "USD": 1.0}
 COMMENTS = ("Love it!", "Where can I buy this?", "Precioso 😍", "Bagus banget!", "Is this on sale?",
             "Me encanta", "Great quality", "Ada size M?", "¿Hacen envíos?", "🔥🔥🔥")
@@ -94,7 +96,9 @@ class _Settings:
     sources: tuple[str, ...]
     gz: str
     day_names: tuple[str, ...]
-    compress_level: int = 6
+    # Level 3: twice as fast as 6 for files ~19% larger (measured on web events); the writing
+    # workers are the bottleneck of a large run.
+    compress_level: int = 3
 
 
 class _ChunkMaker:
@@ -105,6 +109,7 @@ class _ChunkMaker:
         self.chunk_index = chunk_index
         self.rng = rng
         self.buf = _Buffer()
+        self.by_file = self.buf.by_file  # the hottest path appends here directly
         self.seq: Counter = Counter()
 
     def next_id(self, kind: str) -> int:
@@ -119,9 +124,7 @@ class _ChunkMaker:
     def ts(self, ms: int) -> str:
         day, rem = divmod(ms, DAY_MS)
         sec, milli = divmod(rem, 1000)
-        hh, rest = divmod(sec, 3600)
-        mm, ss = divmod(rest, 60)
-        return f"{self.cfg.day_names[day]}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
+        return f"{self.cfg.day_names[day]}T{_CLOCK[sec]}.{milli:03d}Z"
 
     def day(self, ms: int) -> str:
         return self.cfg.day_names[ms // DAY_MS]
@@ -167,7 +170,9 @@ class _ChunkMaker:
         if kind == "invalid_json":
             line = line[: self.rng.randrange(8, len(line) - 1)]
             record_id = None
-        self.buf.add(rel, ts, line, source, f"{source}_events", record_id, person, kind)
+        self.by_file[rel].append((ts, line, source, f"{source}_events", record_id,
+                                  person.person_id if person else None,
+                                  person.household_id if person else None, kind))
 
     def traits(self, p: Person, with_email: bool = True) -> dict:
         rng = self.rng
@@ -535,22 +540,24 @@ def _build_chunk(cfg: _Settings, spec: _ChunkSpec) -> _ChunkResult:
                 payload = b"\n".join([e[1] for e in entries]) + b"\n"
             if rel.endswith(".gz"):
                 payload = gzip_member(payload, cfg.compress_level)
+        # Column-wise: one zip per file instead of seven appends per record.
+        _, _, sources_, streams, record_ids, person_ids, household_ids, brokens = zip(*entries)
+        truth["source"].extend(sources_)
+        truth["stream"].extend(streams)
+        truth["record_id"].extend(record_ids)
+        truth["person_id"].extend(person_ids)
+        truth["household_id"].extend(household_ids)
+        truth["file"].extend([rel] * len(entries))
+        truth["broken"].extend(brokens)
+        if None in record_ids:
+            missing.extend((rel, n) for n, record_id in enumerate(record_ids, 1) if record_id is None)
+        stream_records.update(streams)
         n_broken = 0
-        for n, (_, _, source, stream, record_id, person_id, household_id, broken) in enumerate(entries, 1):
-            truth["source"].append(source)
-            truth["stream"].append(stream)
-            truth["record_id"].append(record_id)
-            if record_id is None:
-                missing.append((rel, n))
-            truth["person_id"].append(person_id)
-            truth["household_id"].append(household_id)
-            truth["file"].append(rel)
-            truth["broken"].append(broken)
+        for stream, broken in zip(streams, brokens):
             if broken:
                 n_broken += 1
                 stream_broken[stream] += 1
                 broken_kinds[broken] += 1
-            stream_records[stream] += 1
         files.append((rel, payload, len(entries), n_broken))
     return _ChunkResult(spec.index, files, pa.table(truth, schema=TRUTH_SCHEMA), missing,
                         stream_records, stream_broken, broken_kinds)

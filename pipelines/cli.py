@@ -46,6 +46,15 @@ def _profile_api_url() -> str | None:
     return (profiles.get("profiles", {}).get(active) or {}).get("PREFECT_API_URL")
 
 
+# Defaults that hold wherever `cdp` is run from (pyproject's [tool.prefect] only applies in the repo):
+# a temporary server may need a while on a busy 2-core machine; no network means no telemetry.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
 def _isolate_prefect_state(argv: list[str]) -> None:
     """Give each home folder its own Prefect state unless the user points at a server.
 
@@ -53,6 +62,8 @@ def _isolate_prefect_state(argv: list[str]) -> None:
     lives under `PREFECT_HOME`; two runs on different homes sharing one database lock each other.
     Must run before Prefect is imported.
     """
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME") or _profile_api_url():
         return
     home = None
@@ -62,7 +73,9 @@ def _isolate_prefect_state(argv: list[str]) -> None:
         elif arg.startswith("--home="):
             home = arg.split("=", 1)[1]
     root = Path(home) if home else default_home()
-    os.environ["PREFECT_HOME"] = str((root / ".prefect").resolve())
+    prefect_home = (root / ".prefect").resolve()
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level itself
+    os.environ["PREFECT_HOME"] = str(prefect_home)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         # Another run holds the warehouse: say who, and exit with a code schedulers can tell apart.
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
         return 3
+    except RuntimeError as exc:
+        if type(exc).__name__ != "PipelineStepError":
+            raise
+        print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 1
     except ConfigError as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -58,10 +58,27 @@ def publish_task(home: str) -> dict:
     return {"snapshot": str(published.snapshot), "report": str(published.report)}
 
 
+class PipelineStepError(RuntimeError):
+    """A step failed; the message names it and says how to continue."""
+
+    def __init__(self, step: str, home: str, cause: BaseException):
+        self.step = step
+        super().__init__(
+            f"step '{step}' failed: {type(cause).__name__}: {cause}\n"
+            f"Steps before it are committed and every step is idempotent: fix the cause, then rerun "
+            f"the same command (e.g. `cdp run --home {home}`) and it continues safely. "
+            f"Prefect's UI or log shows the task run with its retries."
+        )
+
+
 def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any]) -> Any:
     _say(f"{label} …")
     started = time.perf_counter()
-    result = fn()
+    try:
+        result = fn()
+    except Exception as exc:
+        _say(f"{label} FAILED after {time.perf_counter() - started:.1f} s")
+        raise PipelineStepError(step, summary["home"], exc) from exc
     seconds = time.perf_counter() - started
     summary["timings"][step] = round(seconds, 2)
     _say(f"{label} done in {seconds:.1f} s")

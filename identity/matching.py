@@ -1,8 +1,10 @@
 """Probabilistic matching (Fellegi-Sunter) over distinct identity signatures.
 
 Named, inspectable steps as in Splink: signatures -> blocking -> comparison levels -> u by random
-sampling, m by EM -> match weights (+ term-frequency adjustment of exact name agreement) -> a
-match probability per pair. Pairs are scored inside DuckDB (its Jaro-Winkler and Damerau-
+sampling, m from the signature pairs inside deterministic clusters (labelled matches; EM over the
+candidate pairs remains as `match.m_training: em` and as the fallback when there are no such
+pairs) -> match weights (+ term-frequency adjustment of exact name agreement) -> a match
+probability per pair. Pairs are scored inside DuckDB (its Jaro-Winkler and Damerau-
 Levenshtein run at millions of pairs a second over the candidate table); EM runs on the handful of
 distinct comparison patterns with their counts, not on the pairs themselves.
 

@@ -76,8 +76,9 @@ def normalize_groups(
             input=_to_ipc(chunk), capture_output=True, check=False,
         )
         if proc.returncode != 0:
-            errors.append(proc.stderr.decode(errors="replace").strip().splitlines()[-1:][0] if proc.stderr else
-                          f"exit {proc.returncode}")
+            # the exception type only: its message may quote a record's value
+            last = (proc.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+            errors.append(f"{last.split(':', 1)[0] or 'exit ' + str(proc.returncode)} in part {index}")
         else:
             results[index] = proc.stdout
 

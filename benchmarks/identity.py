@@ -60,7 +60,7 @@ def ensure_dataset(cache: Path, customers: int, seed: int) -> tuple[Path, Path]:
     return src, home
 
 
-def run_ours(records: int, seed: int, cache: Path, export: Path | None) -> dict:
+def run_ours(records: int, seed: int, cache: Path, export: Path | None, repeat: int = 1) -> dict:
     """One size, in this process: resolve, evaluate, optionally export records for Splink."""
     import polars as pl
 
@@ -74,12 +74,16 @@ def run_ours(records: int, seed: int, cache: Path, export: Path | None) -> dict:
     prepare_s = time.perf_counter() - t
     con = connect_home(home)
     try:
-        con.execute("DROP SCHEMA IF EXISTS identity CASCADE")
         staged = con.execute("SELECT count(*) FROM staging.customer_records").fetchall()[0][0]
         rss_before = peak_rss_mb()
-        t = time.perf_counter()
-        summary = resolve(con, mode="full")
-        seconds = time.perf_counter() - t
+        seconds, summary = float("inf"), None
+        for _ in range(repeat):  # best of `repeat`: the machine is shared, the minimum is the figure
+            con.execute("DROP SCHEMA IF EXISTS identity CASCADE")
+            t = time.perf_counter()
+            run = resolve(con, mode="full")
+            elapsed = time.perf_counter() - t
+            if elapsed < seconds:
+                seconds, summary = elapsed, run
         rss = peak_rss_mb()
         rm = pl.from_arrow(con.execute(
             "SELECT source, record_id, customer_id FROM identity.record_map").to_arrow_table())
@@ -139,23 +143,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="where generated+ingested warehouses are kept between runs")
     parser.add_argument("--splink-python", help="python of a venv with splink>=5,<6 installed")
     parser.add_argument("--splink-timeout", type=float, default=1200.0, help="seconds before Splink is stopped")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time each run this many times and keep the fastest (shared machines)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
 
     if args.child is not None:
-        print(json.dumps(run_ours(args.child, args.seed, args.cache_dir, args.export)))
+        print(json.dumps(run_ours(args.child, args.seed, args.cache_dir, args.export, args.repeat)))
         return 0
 
     rows = []
     for n in args.records:
         export = args.cache_dir / f"records_{customers_for(n)}_seed{args.seed}.parquet" if args.splink_python else None
-        cmd = [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed), "--cache-dir", str(args.cache_dir)]
+        cmd = [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed), "--cache-dir", str(args.cache_dir),
+               "--repeat", str(args.repeat)]
         if export:
             cmd += ["--export", str(export)]
         load = load_average()
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        load = f"{load}-{load_average()}"
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return proc.returncode
@@ -169,8 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    signatures {r['signatures']:,}  candidate pairs {r['candidate_pairs']:,}  steps: "
               + ", ".join(f"{k} {v:.1f}s" for k, v in r["steps"].items()), flush=True)
         if args.splink_python:
-            s = run_splink(args.splink_python, export, Path(r["truth"]),
-                           args.cache_dir / f"splink_clusters_{customers_for(n)}.parquet", args.splink_timeout)
+            s = None
+            for _ in range(args.repeat):
+                attempt = run_splink(args.splink_python, export, Path(r["truth"]),
+                                     args.cache_dir / f"splink_clusters_{customers_for(n)}.parquet", args.splink_timeout)
+                if s is None or ("error" not in attempt and ("error" in s or attempt["seconds"] < s["seconds"])):
+                    s = attempt
+                if "error" in attempt:
+                    break
             r["splink"] = s
             if "error" in s:
                 print(f"    splink: {s['error']} (after {s['seconds']:.0f} s)", flush=True)

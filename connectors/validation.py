@@ -155,6 +155,42 @@ def _parse_levels(fields: Sequence[Field], source: str) -> str:
         depth += 1
 
 
+def _is_lenient_deep(f: Field) -> bool:
+    return not f.strict and "." in f.path
+
+
+def _lenient_trees(fields: Sequence[Field]) -> dict[str, dict]:
+    """Per top-level key, the nested schema of its non-strict (as found) descendants.
+
+    Such a field needs no JSON type of its own, so ONE from_json of its top-level object with
+    VARCHAR leaves (strings come back unescaped, other values as their JSON text, exactly the
+    as-found text) replaces a re-serialize-and-parse per nested object on its path. A parent that
+    is not an object gives NULL leaves. object/json fields keep JSON leaves.
+    """
+    trees: dict[str, dict] = {}
+    for f in fields:
+        if not _is_lenient_deep(f):
+            continue
+        parts = f.path.split(".")
+        node = trees.setdefault(parts[0], {})
+        for part in parts[1:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{f.path}: a path both read as a value and walked into")
+            node = child
+        node[parts[-1]] = "JSON" if f.type in ("object", "json") else "VARCHAR"
+    return trees
+
+
+def _lenient_alias(key: str) -> str:
+    return "__n_" + key.replace('"', "")
+
+
+def _lenient_value(path: str) -> str:
+    parts = path.split(".")
+    return _lenient_alias(parts[0]) + "".join(f".{quote_ident(p)}" for p in parts[1:])
+
+
 def _json_value(path: str) -> str:
     """SQL for the JSON value at a dotted path, read from its parent's parsed struct."""
     parts = tuple(path.split("."))
@@ -181,11 +217,14 @@ def _json_text(i: int) -> str:
             f"ELSE {v}[2:-2] END ELSE {v} END")
 
 
-def _lenient_from_json(f: Field, i: int) -> list[str]:
-    """A non-strict field: its text as found (strings unquoted), cast when typed; never a reason."""
+def _lenient_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
+    """A non-strict field: its text as found (strings unquoted), cast when typed; never a reason.
+
+    `as_text`: `__j<i>` already holds that text (a VARCHAR leaf of `_lenient_trees`).
+    """
     v = f"CAST(__j{i} AS VARCHAR)"
-    text = (f"CASE WHEN left({v}, 1) <> '\"' THEN {v} WHEN contains({v}, '\\') THEN __j{i} ->> '$' "
-            f"ELSE {v}[2:-2] END")
+    text = v if as_text else (f"CASE WHEN left({v}, 1) <> '\"' THEN {v} WHEN contains({v}, '\\') THEN "
+                              f"__j{i} ->> '$' ELSE {v}[2:-2] END")
     if f.type in ("string", "timestamp"):
         value = text
     elif f.type in ("object", "json"):
@@ -195,10 +234,10 @@ def _lenient_from_json(f: Field, i: int) -> list[str]:
     return [f"{value} AS {quote_ident(f.name)}"]
 
 
-def _typed_from_json(f: Field, i: int) -> list[str]:
+def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
     """Columns for field i of a JSON record: presence, type-ok, typed value (and parsed time)."""
     if not f.strict:
-        return _lenient_from_json(f, i)
+        return _lenient_from_json(f, i, as_text)
     j, jt = f"__j{i}", f"__jt{i}"
     text = f"__jx{i}"
     ok_types = _JSON_TYPES_OK[f.type]
@@ -253,8 +292,8 @@ def _typed_from_text(f: Field, i: int) -> list[str]:
 
 
 def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
-                 future_limit: datetime) -> tuple[str, str]:
-    """The CASE expressions for `_reason` and `_detail`: the first failing check wins.
+                 future_limit: datetime) -> tuple[str, str, str]:
+    """SQL for the number of the first failing check (`__rule`), and `_reason` and `_detail` from it.
 
     `first`: (condition, reason, detail) checks of the record as a whole (it did not parse).
     """
@@ -280,12 +319,15 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
     whens += [(f"{quote_ident(f.name + '__ts')} > {limit}", "future_timestamp", f.path)
               for f in spec.fields if f.type == "timestamp" and f.no_future]
     whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "future_timestamp"]
-    reason = " ".join(f"WHEN {cond} THEN {sql_literal(r)}" for cond, r, _ in whens)
-    detail = " ".join(f"WHEN {cond} THEN {sql_literal(d) if d else 'NULL'}" for cond, _, d in whens)
-    return f"CASE {reason} END", f"CASE {detail} END"
+    # The rules are evaluated ONCE, into the number of the first failing one; reason and detail
+    # are looked up from it (a CASE each would run every condition twice).
+    rule = " ".join(f"WHEN {cond} THEN {n}" for n, (cond, _, _) in enumerate(whens, start=1))
+    reasons = "[" + ", ".join(sql_literal(r) for _, r, _ in whens) + "]"
+    details = "[" + ", ".join(sql_literal(d) if d else "NULL" for _, _, d in whens) + "]"
+    return f"CASE {rule} END", f"{reasons}[__rule]", f"CAST({details}[__rule] AS VARCHAR)"
 
 
-def _final_select(spec: RecordSpec, reason: str, detail: str, payload: str, typed: str) -> str:
+def _final_select(spec: RecordSpec, rule: str, reason: str, detail: str, payload: str, typed: str) -> str:
     fields = [quote_ident(f.name) for f in spec.fields]
     derived = [f"CAST({expr} AS {typ}) AS {quote_ident(col)}" for col, typ, expr in spec.derived]
     fallback_id = "_file || ':' || CAST(_line AS VARCHAR)"
@@ -294,7 +336,7 @@ def _final_select(spec: RecordSpec, reason: str, detail: str, payload: str, type
         SELECT {', '.join(fields + derived)}, _file, _line,
                {record_id} AS _record_id, __reason AS _reason, __detail AS _detail,
                CASE WHEN __reason IS NOT NULL THEN {payload} END AS _payload
-        FROM (SELECT *, {reason} AS __reason, {detail} AS __detail FROM {typed})"""
+        FROM (SELECT *, {reason} AS __reason, {detail} AS __detail FROM (SELECT *, {rule} AS __rule FROM {typed}))"""
 
 
 def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
@@ -302,26 +344,38 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> st
 
     The line is parsed once into a struct of its top-level values (kept as JSON); a line that is
     not JSON gives NULL (json_valid), a JSON value that is not an object gives all-NULL fields.
+    Nested strict fields are read level by level (`_parse_levels`); nested as-found fields from one
+    parse per top-level object (`_lenient_trees`).
     """
     schema = _schema(_children(spec.fields)[()])
-    values = ", ".join(f"{_json_value(f.path)} AS __j{i}" for i, f in enumerate(spec.fields))
+    strict_or_top = [f for f in spec.fields if not _is_lenient_deep(f)]
+    trees = _lenient_trees(spec.fields)
+    values = ", ".join(
+        f"{_lenient_value(f.path) if _is_lenient_deep(f) else _json_value(f.path)} AS __j{i}"
+        for i, f in enumerate(spec.fields))
     strict = [i for i, f in enumerate(spec.fields) if f.strict]
     types = ", ".join(f"{_json_kind(f'__j{i}')} AS __jt{i}" for i in strict)
     texts = ", ".join(f"{_json_text(i)} AS __jx{i}" for i in strict)
-    typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_json(f, i))
+    typed_cols = ", ".join(c for i, f in enumerate(spec.fields)
+                           for c in _typed_from_json(f, i, as_text=_is_lenient_deep(f)))
     # json_valid first, not TRY(): TRY makes DuckDB retry failing vectors row by row and costs
     # ~3x the parse itself even when every line is good (0.67 s vs 0.24 s for 113k web events).
     parsed = (f"(SELECT _file, _line, _payload, _bad_encoding, CASE WHEN json_valid(_payload) THEN "
               f"from_json(_payload, {schema}) END AS __s FROM {batch})")
-    extracted = f"(SELECT *, {values} FROM {_parse_levels(spec.fields, parsed)})"
-    with_types = f"(SELECT *, {types} FROM {extracted})"
-    with_texts = f"(SELECT *, {texts} FROM {with_types})"
+    levels = _parse_levels(strict_or_top, parsed)
+    if trees:
+        lenient = ", ".join(f"from_json(__s.{quote_ident(k)}, {sql_literal(json.dumps(tree))}) AS {_lenient_alias(k)}"
+                            for k, tree in trees.items())
+        levels = f"(SELECT *, {lenient} FROM {levels})"
+    extracted = f"(SELECT *, {values} FROM {levels})"
+    with_types = f"(SELECT *, {types} FROM {extracted})" if types else extracted
+    with_texts = f"(SELECT *, {texts} FROM {with_types})" if texts else with_types
     typed = f"(SELECT *, {typed_cols} FROM {with_texts})"
-    reason, detail = _reason_case(
+    rule, reason, detail = _reason_case(
         spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None),
                # Valid JSON but not an object (an array, a bare string): not a record either.
                ("left(ltrim(_payload), 1) <> '{'", "invalid_json", "not an object")], future_limit)
-    return _final_select(spec, reason, detail, "_payload", typed)
+    return _final_select(spec, rule, reason, detail, "_payload", typed)
 
 
 def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
@@ -334,7 +388,7 @@ def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> s
     source = f"(SELECT _file, _line, _payload AS __raw_payload, _malformed, {texts} FROM {batch})"
     typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_text(f, i))
     typed = f"(SELECT *, {typed_cols} FROM {source})"
-    reason, detail = _reason_case(spec, [("_malformed", "malformed_row", None)], future_limit)
+    rule, reason, detail = _reason_case(spec, [("_malformed", "malformed_row", None)], future_limit)
     row_json = "CAST(json_object(" + ", ".join(
         f"{sql_literal(f.path)}, __txt{i}" for i, f in enumerate(spec.fields)) + ") AS VARCHAR)"
-    return _final_select(spec, reason, detail, f"coalesce(__raw_payload, {row_json})", typed)
+    return _final_select(spec, rule, reason, detail, f"coalesce(__raw_payload, {row_json})", typed)

@@ -15,6 +15,7 @@ import re
 import duckdb
 
 from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists
+from warehouse.sql import transaction
 
 PURPOSES = ("marketing", "analytics")
 
@@ -115,8 +116,7 @@ def build_consent(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(f"DELETE FROM {CONSENT_TABLE}")
         return 0
     statements = " UNION ALL ".join(queries)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM {CONSENT_TABLE}")
         con.execute(
             f"""
@@ -132,10 +132,6 @@ def build_consent(con: duckdb.DuckDBPyConnection) -> int:
             ORDER BY m.customer_id, s.purpose
             """
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return con.execute(f"SELECT count(*) FROM {CONSENT_TABLE}").fetchone()[0]
 
 

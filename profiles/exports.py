@@ -33,6 +33,7 @@ from profiles.golden import _existing_columns
 from profiles.segments import MEMBERSHIP, has_runs
 from profiles.traits import CUSTOMER_VIEW
 from warehouse.layout import HomeLayout
+from warehouse.sql import transaction
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +200,7 @@ def export_segment(
     out = Path(out)
     _write_atomically(frame, out, ext)
 
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM {EXPORT_STATE} WHERE segment = ? AND destination = ?", [segment, destination])
         con.execute(
             f"INSERT INTO {EXPORT_STATE} SELECT ?, ?, customer_id, CAST(? AS TIMESTAMP) FROM _export_now ORDER BY 3",
@@ -211,10 +211,6 @@ def export_segment(
             [segment, destination, fmt, str(out), frame.height, members, entered, exited, members - exportable,
              without_identifier, changes, consent_sql is not None, now],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     for table in ("_export_now", "_export_before", "_export_rows", "_export_allowed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     result = {"segment": segment, "destination": destination, "format": fmt, "file": str(out), "rows": frame.height,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.segments import AllOf, AnyOf, Comparison, Condition, ConditionError, Not
+from warehouse.sql import quote_ident
 
 NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                 "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -30,8 +31,7 @@ class FieldInfo:
     params: tuple = ()
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+quote_identifier = quote_ident
 
 
 def kind_of(duckdb_type: str) -> str:

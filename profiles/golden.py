@@ -23,6 +23,7 @@ import duckdb
 
 from config.profiles import GOLDEN_ATTRIBUTES, GoldenConfig
 from profiles.expressions import quote_identifier as q
+from warehouse.sql import transaction
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +169,7 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
     )
     kept_at = "CASE WHEN p._prev_sum = g.profile_checksum THEN p._prev_at ELSE CAST(? AS TIMESTAMP) END" if had_previous \
         else "CAST(? AS TIMESTAMP)"
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             f"""
             CREATE OR REPLACE TABLE {GOLDEN_TABLE} AS
@@ -179,10 +179,6 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
             """,
             [now],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     stats = con.execute(
         f"SELECT count(*), count(email), count(phone), count(full_name), "
         f"count(*) FILTER (WHERE updated_at = CAST(? AS TIMESTAMP)) FROM {GOLDEN_TABLE}",

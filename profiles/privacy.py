@@ -36,6 +36,7 @@ import duckdb
 
 from profiles.crm_sync._sql import columns_of, qualified, quote_ident, relation_exists, temp_table_from_rows
 from warehouse.layout import HomeLayout
+from warehouse.sql import quote_literal
 
 # Raw stream folder -> its record key column (the record_id of record_map).
 STREAM_KEYS = {
@@ -290,8 +291,7 @@ def _stream_of(path: Path, raw_root: Path) -> str | None:
         return None
 
 
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_quote_literal = quote_literal
 
 
 def _parquet_match_rows(con, path: Path, key: str | None, source: str | None, pattern: str | None) -> list[int]:

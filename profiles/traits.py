@@ -25,6 +25,7 @@ from config.loader import ConfigError
 from config.profiles import CustomTrait, TraitsConfig
 from profiles.expressions import ExpressionError, compile_condition, quote_identifier as q, relation_catalog
 from profiles.golden import GOLDEN_TABLE, _existing_columns, require_tables
+from warehouse.sql import transaction
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,7 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
 
     custom_cols = "".join(", " + s for s in custom_selects)
     base_params = [run_date, run_date, run_date, run_date, config.base_currency]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             f"""
             CREATE OR REPLACE TABLE {TRAITS_TABLE} AS
@@ -325,10 +325,6 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
             f"CREATE OR REPLACE VIEW {CUSTOMER_VIEW} AS SELECT g.*, t.* EXCLUDE (customer_id) "
             f"FROM {GOLDEN_TABLE} g JOIN {TRAITS_TABLE} t USING (customer_id)"
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     for table in ("_trait_rates", "_trait_activity", "_trait_orders", "_trait_phone_region"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     rows = con.execute(

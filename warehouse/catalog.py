@@ -15,6 +15,8 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from warehouse.sql import quote_ident, quote_literal
+
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
 
 
@@ -72,13 +74,9 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, SchemaDoc]:
     return TypeAdapter(dict[str, SchemaDoc]).validate_python(data)
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_literal(text: str) -> str:
-    # COMMENT ON takes no bound parameters: quote the literal (texts come from our own YAML).
-    return "'" + text.replace("'", "''") + "'"
+# COMMENT ON takes no bound parameters: identifiers and texts (from our own YAML) are quoted.
+_quote_ident = quote_ident
+_quote_literal = quote_literal
 
 
 @dataclass

@@ -24,6 +24,7 @@ import duckdb
 
 from warehouse.connection import connect, connect_home
 from warehouse.layout import HomeLayout
+from warehouse.sql import quote_ident, quote_literal
 
 LATEST_NAME = "latest.duckdb"
 POINTER_NAME = "LATEST"  # a text file naming the snapshot latest.duckdb points at
@@ -32,12 +33,8 @@ _SNAP_ALIAS = "cdp_snapshot_target"
 _SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_quote_ident = quote_ident
+_quote_literal = quote_literal
 
 
 def _absolutize_paths(sql: str, bases: list[Path]) -> str:

@@ -4,13 +4,7 @@ from __future__ import annotations
 import duckdb
 
 
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier in double quotes, embedded quotes doubled: safe for any name."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def qualified(schema: str, table: str) -> str:
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
+from warehouse.sql import qualified, quote_ident  # noqa: F401  (re-exported for the sync modules)
 
 
 def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

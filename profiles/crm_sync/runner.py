@@ -17,6 +17,7 @@ from config.sync import SyncSettings, TargetSettings, load_sync_settings
 from profiles.crm_sync._sql import temp_table_from_rows
 from profiles.crm_sync.feed import ChangeFeed, compute_change_feed, ensure_state_tables
 from profiles.crm_sync.targets import FileTarget, HttpTarget, SqlTarget
+from warehouse.sql import transaction
 
 
 @dataclass
@@ -70,8 +71,7 @@ def _batches(feed: ChangeFeed, size: int | None):
 
 def _apply_outcomes(con, target: str, upserts_ok: list[dict], upserts_failed: list[dict],
                     deletes_ok: list[str], deletes_failed: list[str], now: datetime) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         rows = [[r["customer_id"], r["checksum"], True] for r in upserts_ok]
         rows += [[r["customer_id"], None, False] for r in upserts_failed]
         temp_table_from_rows(con, "sync_done", [("customer_id", "VARCHAR"), ("checksum", "VARCHAR"),
@@ -104,10 +104,6 @@ def _apply_outcomes(con, target: str, upserts_ok: list[dict], upserts_failed: li
             "DELETE FROM ops.sync_state WHERE target = ? AND status = 'failed' AND checksum IS NULL "
             "AND customer_id NOT IN (SELECT customer_id FROM sync_current) "
             "AND customer_id NOT IN (SELECT customer_id FROM sync_done)", [target])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def sync_connection(con: duckdb.DuckDBPyConnection, target_name: str, settings: SyncSettings | None = None,

@@ -1,0 +1,36 @@
+"""Safe SQL text for the few places DuckDB takes no bound parameters (identifiers, COMMENT ON, DDL).
+
+Values always go in as parameters where DuckDB accepts them; these quote what cannot.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import duckdb
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes, embedded quotes doubled: safe for any name."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A single-quoted SQL string literal, embedded quotes doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK and re-raise: a step's tables change all together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

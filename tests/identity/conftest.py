@@ -11,15 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import synthesize  # noqa: E402
 
-from warehouse.connection import connect, connect_home  # noqa: E402
-
-
-def staging_connection(staging: pl.DataFrame):
-    con = connect()
-    con.register("_staging", staging.to_arrow())
-    con.execute("CREATE TABLE staging.customer_records AS SELECT * FROM _staging")
-    con.unregister("_staging")
-    return con
+from identity_helpers import home_record_map, record_map, staging_connection  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -48,20 +40,6 @@ def generated_copy(generated_home, tmp_path):
     target = tmp_path / "home"
     shutil.copytree(home, target, ignore=shutil.ignore_patterns(".cdp.lock", ".prefect"))
     return src, target
-
-
-def record_map(con) -> pl.DataFrame:
-    return pl.from_arrow(con.execute(
-        "SELECT source, record_id, customer_id FROM identity.record_map ORDER BY source, record_id"
-    ).to_arrow_table())
-
-
-def home_record_map(home: Path) -> pl.DataFrame:
-    con = connect_home(home, read_only=True)
-    try:
-        return record_map(con)
-    finally:
-        con.close()
 
 
 def pytest_configure(config):

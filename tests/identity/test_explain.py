@@ -1,6 +1,6 @@
 import polars as pl
 
-from conftest import record_map, staging_connection
+from identity_helpers import record_map, staging_connection
 from identity import resolve
 from identity.explain import explain_customer, format_explanation
 

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from config.identity import load_identity_settings
-from conftest import record_map, staging_connection
+from identity_helpers import record_map, staging_connection
 from identity import resolve
 
 

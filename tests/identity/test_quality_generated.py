@@ -1,7 +1,7 @@
 """Quality on the project's generated sample (400 customers, seed 7), ingested by the connectors."""
 import polars as pl
 
-from conftest import home_record_map
+from identity_helpers import home_record_map
 from identity import resolve
 from identity.evaluation import evaluate
 from warehouse.connection import connect_home

@@ -2,7 +2,7 @@
 import polars as pl
 import pytest
 
-from conftest import record_map, staging_connection
+from identity_helpers import record_map, staging_connection
 from identity import resolve
 from identity.evaluation import evaluate
 

@@ -2,7 +2,7 @@
 import polars as pl
 
 from config.identity import load_identity_settings
-from conftest import staging_connection
+from identity_helpers import staging_connection
 from identity import resolve
 
 

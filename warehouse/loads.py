@@ -42,7 +42,7 @@ from warehouse.raw_store import (
     stream_files,
     tmp_root,
 )
-from warehouse.staging import STAGING_COLUMNS, ensure_staging_table
+from warehouse.staging import ensure_staging_table
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,6 @@ class LoadWriter:
         self._current: _InputCounts | None = None
         self._batch_no = 0
         self._done = False
-        # A merge stream replaces staging rows by key from the committed files (see _stage).
-        self._stages_per_batch = staging is not None and table.disposition != "merge"
         ensure_load_tables(con)
         self._create_work_tables()
 
@@ -198,11 +196,6 @@ class LoadWriter:
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _load_quarantine (input_no INTEGER, file VARCHAR, line BIGINT, "
             "record_id VARCHAR, reason VARCHAR, detail VARCHAR, payload VARCHAR)")
-        if self._stages_per_batch:
-            # Staging rows of an append stream, made from each checked batch while it is in memory
-            # (reading the load's Parquet back at commit cost ~40% of the staging step).
-            cols = ", ".join(f"{c} {'TIMESTAMP' if c == 'event_time' else 'VARCHAR'}" for c in STAGING_COLUMNS)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _load_staging (input_no INTEGER, {cols})")
         if stream_files(self.layout, self.table.name):
             scan = parquet_scan(self.layout, self.table)
             if self.table.disposition == "merge":
@@ -268,11 +261,6 @@ class LoadWriter:
             fresh = f"SELECT {cols}, {sql_literal(self.load_id)} AS _load_id, c._file, c._line {rows}"
             self._batch_no += 1
             self._write_partitions(fresh, relation, self.tmp_dir / f"input{n}" / f"batch{self._batch_no}")
-            if self._stages_per_batch:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW _new_rows AS {fresh}")
-                con.execute(f"INSERT INTO _load_staging SELECT {n}, * FROM ({self.staging.select})",
-                            list(self.staging.params))
-                con.execute("DROP VIEW _new_rows")
         con.execute("DROP TABLE _load_keep")
         con.execute("DROP TABLE _load_batch_keys")
 
@@ -345,8 +333,6 @@ class LoadWriter:
         n = self._input_no
         self.con.execute("DELETE FROM _load_keys WHERE input_no = ?", [n])
         self.con.execute("DELETE FROM _load_quarantine WHERE input_no = ?", [n])
-        if self._stages_per_batch:
-            self.con.execute("DELETE FROM _load_staging WHERE input_no = ?", [n])
         shutil.rmtree(self.tmp_dir / f"input{n}", ignore_errors=True)
         self.errors.append(message)
         self._current = None
@@ -414,10 +400,6 @@ class LoadWriter:
         return result
 
     def _stage(self, moved: list[Path]) -> None:
-        if self._stages_per_batch:
-            cols = ", ".join(STAGING_COLUMNS)
-            self.con.execute(f"INSERT INTO staging.customer_records ({cols}) SELECT {cols} FROM _load_staging")
-            return
         files = "[" + ", ".join(sql_literal(str(p)) for p in moved) + "]"
         self.con.execute(
             f"CREATE OR REPLACE TEMP VIEW _new_rows AS SELECT * FROM read_parquet({files}, "
@@ -452,5 +434,5 @@ class LoadWriter:
             errors=list(self.errors), started_at=self.started_at, finished_at=utcnow())
 
     def _drop_work_tables(self) -> None:
-        for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys", "_load_staging"):
+        for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -30,11 +30,14 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.summary import format_summary, where_to_look
 
     home = resolve_home(args)
-    if home.exists():
-        if not (home / DEMO_MARKER).exists():
-            raise ValueError(f"{home} exists and is not a demo home: pass another --home")
-        shutil.rmtree(home)  # the demo starts clean so its figures are the same every time
-    home.mkdir(parents=True)
+    # `cdp` itself may already have made HOME/.prefect (Prefect's state for this home): that alone
+    # does not make a folder someone else's.
+    contents = [p for p in home.iterdir() if p.name != ".prefect"] if home.exists() else []
+    if contents and not (home / DEMO_MARKER).exists():
+        raise ValueError(f"{home} exists and is not a demo home: pass another --home")
+    for path in contents:  # the demo starts clean so its figures are the same every time
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    home.mkdir(parents=True, exist_ok=True)
     (home / DEMO_MARKER).write_text("made by `cdp demo`; deleted and rebuilt by the next demo\n")
     sources = home / "sources"
     print(f"cdp demo: generating {args.customers:,} customers (seed {args.seed}) into {sources} …", flush=True)

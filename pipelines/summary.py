@@ -1,6 +1,7 @@
 """The run summary a person reads at the end of `cdp run` / `make demo`: plain text, no PII."""
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from typing import Any
 
@@ -89,7 +90,7 @@ def where_to_look(summary: dict[str, Any]) -> str:
         f"Warehouse: {home}/warehouse.duckdb   (read-only snapshot for readers: {published.get('snapshot', '-')})",
         f"Report:    {published.get('report', '-')}   (open it in a browser)",
         "Query it:",
-        f"  python -c \"import duckdb; print(duckdb.connect('{home}/snapshots/latest.duckdb', read_only=True)"
+        f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{home}/snapshots/latest.duckdb', read_only=True)"
         ".sql('SELECT * FROM profiles.golden LIMIT 5'))\"",
         f"  cdp explain <customer_id> --home {home}     cdp export high_value --format csv --home {home}",
     ]

@@ -83,6 +83,18 @@ def _line_numbers(first: int, count: int) -> pa.Array:
     return pa.array(range(first, first + count), pa.int64())
 
 
+def _batches(reader, path: Path, label: str) -> Iterator[pa.RecordBatch]:
+    """Batches of an Arrow CSV reader; a read error (corrupt gzip, bad bytes) names the file."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            raise _reraise(path, label, exc) from None
+        yield batch
+
+
 def read_ndjson(path: Path, label: str, batch_bytes: int) -> Iterator[pa.Table]:
     """Lines of an NDJSON file in batches: `_file`, `_line`, `_payload`, `_bad_encoding`.
 
@@ -101,13 +113,7 @@ def read_ndjson(path: Path, label: str, batch_bytes: int) -> Iterator[pa.Table]:
     except (pa.ArrowException, OSError, EOFError) as exc:
         raise _reraise(path, label, exc) from None
     next_line = 1
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except (pa.ArrowException, OSError, EOFError) as exc:
-            raise _reraise(path, label, exc) from None
+    for batch in _batches(reader, path, label):
         count = batch.num_rows
         if not count:
             continue
@@ -158,13 +164,7 @@ def read_csv(path: Path, label: str, columns: Sequence[str], required_columns: S
                                    quoted_strings_can_be_null=False)
     reader = pacsv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert)
     next_line = 2  # line 1 is the header
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except (pa.ArrowException, OSError, EOFError) as exc:
-            raise _reraise(path, label, exc) from None
+    for batch in _batches(reader, path, label):
         bad_rows = sorted((n, text) for n, text in malformed if n is not None)
         malformed.clear()
         good = batch.num_rows

@@ -47,7 +47,9 @@ def envelope_fields(types: tuple[str, ...]) -> tuple[Field, ...]:
     )
 
 
-ANONYMOUS_OR_USER = Check("missing_field", "anonymousId", "anonymousId IS NULL AND userId IS NULL")
+# Blank ids identify nobody: "" or "  " counts as missing, as in the Segment spec.
+ANONYMOUS_OR_USER = Check("missing_field", "anonymousId",
+                          "nullif(trim(anonymousId), '') IS NULL AND nullif(trim(userId), '') IS NULL")
 
 
 def event_spec(types: tuple[str, ...], extra: tuple[Field, ...] = ()) -> RecordSpec:

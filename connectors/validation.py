@@ -256,12 +256,9 @@ def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
         ok = f"({ok} AND json_valid({text}))"
     else:  # object / json
         value = f"CASE WHEN {ok} THEN {j} END"
-    cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
-    if f.type == "timestamp":
-        parsed = f"CASE WHEN {jt} = 'VARCHAR' THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
-        cols[1] = f"({ok} AND {parsed} IS NOT NULL) AS __ok{i}"
-        cols.append(f"{parsed} AS {quote_ident(f.name + '__ts')}")
-    return cols
+    parsed = (f"CASE WHEN {jt} = 'VARCHAR' THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
+              if f.type == "timestamp" else None)
+    return _field_columns(f, i, present, ok, value, parsed)
 
 
 def _typed_from_text(f: Field, i: int) -> list[str]:
@@ -283,11 +280,17 @@ def _typed_from_text(f: Field, i: int) -> list[str]:
     else:  # json_text / json / object: text that must hold JSON
         ok = f"coalesce(json_valid({text}), false)"
         value = f"CASE WHEN {ok} THEN CAST({text} AS JSON) END"
+    parsed = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))" if f.type == "timestamp" else None
+    return _field_columns(f, i, present, ok, value, parsed)
+
+
+def _field_columns(f: Field, i: int, present: str, ok: str, value: str, parsed_ts: str | None) -> list[str]:
+    """The columns every field yields: presence, validity, value; timestamps add their parsed form."""
+    if parsed_ts is not None:
+        ok = f"{ok} AND {parsed_ts} IS NOT NULL"
     cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
-    if f.type == "timestamp":
-        parsed = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
-        cols[1] = f"({parsed} IS NOT NULL) AS __ok{i}"
-        cols.append(f"{parsed} AS {quote_ident(f.name + '__ts')}")
+    if parsed_ts is not None:
+        cols.append(f"{parsed_ts} AS {quote_ident(f.name + '__ts')}")
     return cols
 
 

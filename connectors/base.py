@@ -167,7 +167,7 @@ def staging_select(source: str, stream: str, record_type: str, values: dict[str,
 def staging_spec(settings: SourceSettings, source: str, stream: str, record_type: str,
                  values: dict[str, str]) -> StagingSpec:
     return StagingSpec(select=staging_select(source, stream, record_type, values),
-                       params=(settings.default_country,))
+                       params=(settings.default_country,), default_phone_region=settings.default_phone_region)
 
 
 __all__ = ["Connector", "Stream", "FileInput", "SqlInput", "PendingInput", "staging_select", "staging_spec"]

@@ -156,7 +156,9 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
         CREATE OR REPLACE TEMP TABLE _golden_new AS
         WITH chosen AS (
             SELECT c.customer_id, {', '.join(selects)}
-            FROM (SELECT DISTINCT customer_id FROM identity.record_map) c
+            -- Only customers with at least one record left: a customer whose records were all
+            -- suppressed or erased must not come back as an empty "ghost" profile.
+            FROM (SELECT DISTINCT customer_id FROM _golden_records) c
             {' '.join(joins)}
         )
         SELECT chosen.*, i.record_count, i.sources, {', '.join('i.' + q(n) for n in IDENTIFIER_LISTS)}

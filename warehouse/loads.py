@@ -43,6 +43,7 @@ from warehouse.raw_store import (
     tmp_root,
 )
 from warehouse.staging import ensure_staging_table
+from warehouse.suppression import LoadScreen
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,12 @@ class StagingSpec:
 
     select: str
     params: tuple = ()
+    # The phone region of a record that names no country (the source's default): how the load-time
+    # suppression screen reads a national-format phone, as identity will.
+    default_phone_region: str | None = None
+
+    def screen(self) -> LoadScreen:
+        return LoadScreen(self.select, self.params, self.default_phone_region)
 
 
 class LoadWriter:
@@ -170,6 +177,9 @@ class LoadWriter:
         self.source = source
         self.table = table
         self.staging = staging
+        # Every load of a stream with identity-bearing rows is screened against the suppression
+        # list, whatever path called it: forgotten people stay forgotten at the layer that writes.
+        self.screen = staging.screen() if staging is not None else None
         self.started_at = utcnow()
         self.load_id = new_load_id(self.started_at)
         self.tmp_dir = tmp_root(layout) / self.load_id
@@ -222,6 +232,8 @@ class LoadWriter:
             raise RuntimeError("add_checked() outside begin_input()/end_input()")
         con, n, table = self.con, self._input_no, self.table
         counts = self._current
+        if self.screen is not None:
+            self.screen.screen(con, relation, table.primary_key, self.load_id)
         total, bad = con.execute(
             f"SELECT count(*), count(_reason) FROM {relation}").fetchall()[0]
         counts.read += total

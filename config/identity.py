@@ -11,13 +11,16 @@ from config.loader import load_config
 
 IDENTIFIER_TYPES = (
     "user_id", "email", "phone", "social_handle", "order_id", "anonymous_id", "device_id",
+    # `cdp resolve-file` kinds: a national id (one per person, but typed with errors, so no limit)
+    # and any other id column of the file
+    "national_id", "external_id",
 )
 
-# Named blocking keys; each maps to a fixed SQL expression in identity.matching (never user text).
+# Named blocking keys; each maps to a fixed SQL expression in identity.blocking (never user text).
 BLOCKING_KEYS = (
     "first_name_key", "last_name_key", "first_initial", "last_name_prefix3", "full_name_key",
-    "email", "email_local", "phone", "phone_last7", "birth_date", "birth_year", "postcode",
-    "house_number", "city", "street", "country",
+    "sorted_name", "email", "email_local", "phone", "phone_last7", "birth_date", "birth_year",
+    "postcode", "house_number", "city", "street", "country", "region", "national_id",
 )
 
 
@@ -66,16 +69,20 @@ class DeterministicSettings(_Strict):
 class MatchSettings(_Strict):
     enabled: bool = True
     threshold: float = Field(0.97, gt=0, lt=1)
-    blocking_rules: list[list[str]] = Field(default_factory=lambda: [["last_name_key", "first_initial"]])
+    # "auto": chosen from the attributes present (identity.blocking.AUTO_RULES)
+    blocking_rules: Literal["auto"] | list[list[str]] = "auto"
     max_block_size: int = Field(2000, ge=2)
+    max_pairs_per_rule: int = Field(50_000_000, ge=1)
     u_sample_pairs: int = Field(1_000_000, ge=1000)
+    # EM sessions train on at most this many pairs each (a pseudo-random share of bigger ones)
+    em_sample_pairs: int = Field(2_000_000, ge=1000)
     em_max_iterations: int = Field(25, ge=1)
     em_tolerance: float = Field(1e-4, gt=0)
     initial_match_share: float = Field(0.1, gt=0, lt=1)
     # "clusters": m from signature pairs inside deterministic clusters (known matches) and the
     # prior from their share of all pairs; "em": m by semi-supervised EM over the candidate pairs.
     # "clusters" falls back to "em" when fewer than min_training_pairs labelled pairs exist.
-    m_training: Literal["clusters", "em"] = "clusters"
+    m_training: Literal["auto", "clusters", "em"] = "auto"
     min_training_pairs: int = Field(50, ge=1)
     max_signatures_per_cluster_for_training: int = Field(30, ge=2)
     # Share of true matching signature pairs the identifiers find; the prior is divided by it.
@@ -87,7 +94,9 @@ class MatchSettings(_Strict):
 
     @field_validator("blocking_rules")
     @classmethod
-    def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
+    def _known_keys(cls, rules):
+        if rules == "auto":
+            return rules
         for rule in rules:
             if not rule:
                 raise ValueError("a blocking rule needs at least one key")
@@ -97,20 +106,29 @@ class MatchSettings(_Strict):
         return rules
 
 
-class ClusteringSettings(_Strict):
-    block_on_conflicting_birth_date: bool = True
-    block_on_conflicting_email: bool = True
-    block_on_conflicting_phone: bool = True
-    email_typo_needs_same_first_name: bool = True
-    require_person_evidence: bool = True
+class Guard(_Strict):
+    """An evidence rule in comparison level names (see identity/guards.py)."""
+    enabled: bool = True
+    description: str = ""
+    require_any: dict[str, list[str]] = Field(default_factory=dict)
+    refuse_when: dict[str, list[str]] = Field(default_factory=dict)
+    unless: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class IdentitySettings(_Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
     match: MatchSettings = Field(default_factory=MatchSettings)
-    clustering: ClusteringSettings = Field(default_factory=ClusteringSettings)
+    guards: dict[str, Guard] = Field(default_factory=dict)
     debug: bool = False
     default_region: dict[str, str | None] = Field(default_factory=dict)
+
+    @field_validator("guards")
+    @classmethod
+    def _valid_guards(cls, guards: dict[str, Guard]) -> dict[str, Guard]:
+        from identity.guards import validate  # the level names live in the comparison library
+
+        validate(guards)
+        return guards
 
 
 def load_identity_settings(path: Path | None = None) -> IdentitySettings:

@@ -1,49 +1,77 @@
-"""The resolution core on an in-memory frame of normalized records: graph -> match -> clusters.
+"""The resolution recipe on a frame of normalized records: one engine for the warehouse and for files.
 
-Shared by `identity.resolve` (warehouse runs, full and incremental) and `cdp resolve-file`.
+    deterministic graph  -> signatures -> comparisons chosen from the fields present
+    -> u (random pairs) -> m and prior (EM, or labels from deterministic clusters)
+    -> blocking (counted first) -> comparison vectors -> scores (DuckDB)
+    -> guards (evidence rules) -> constrained clustering
+
 Records carry `rec` = 0..n-1; the result labels every rec with a cluster (its smallest rec).
+Pairs, vectors and scores live in DuckDB temp tables (memory-limited, spilling to disk); only
+pairs at or above the threshold come back to Polars.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
 from config.identity import IdentitySettings
+from identity.blocking import block, rules_from_config
+from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
-from identity.graph import deterministic_graph, screen_values, identifier_table
-from identity.matching import (
-    COMPARISONS, MATCH_COLUMNS, MatchModel, candidate_pairs, compare_pairs, estimate_u,
-    load_signatures, score_levels, term_frequencies, train_from_clusters, train_m,
-)
+from identity.graph import deterministic_graph, identifier_table
+from identity.guards import apply_guards, compile_guards
+from identity.model import MatchModel
+from identity.scoring import score
+from identity.steps import StepRunner
+from identity.training import estimate_u, train_em, train_from_clusters, vectors_sql
 from warehouse.connection import connect
+
+# Records with none of these carry nothing a person can be matched on (a cookie's page views).
+_PERSON_FIELDS = ("first_name_key", "last_name_key", "email", "phone", "national_id", "birth_date")
 
 
 @dataclass
 class EngineResult:
     labels: pl.Series                      # final cluster label per rec
     deterministic_edges: pl.DataFrame      # rec_left, rec_right, identifier_type
-    probabilistic_edges: pl.DataFrame      # rec_left, rec_right, match_probability, match_weight, levels, w_*
+    probabilistic_edges: pl.DataFrame      # rec_left, rec_right, match_probability, match_weight, <codes>, w_*
     rejected: pl.DataFrame                 # rec_left, rec_right, edge_kind, identifier_type, value, match_probability, reason
     model: MatchModel | None
+    comparisons: tuple[Comparison, ...] = ()
     stats: dict = field(default_factory=dict)
     steps: dict = field(default_factory=dict)
-    debug_tables: dict = field(default_factory=dict)
+    histogram: pl.DataFrame | None = None  # bin_low, bin_high, pairs: every scored pair's weight
+    guards: dict = field(default_factory=dict)   # guard -> "active" / why it is off
 
 
-def signatures(records: pl.DataFrame, labels: pl.Series) -> pl.DataFrame:
-    """Distinct matching attributes per deterministic cluster (sig, cluster, rep rec, MATCH_COLUMNS)."""
-    cols = [c for c in MATCH_COLUMNS if c in records.columns]
-    has_info = pl.any_horizontal(
-        [pl.col(c).is_not_null() for c in ("first_name_key", "last_name_key", "email", "phone") if c in cols]
-    )
+def match_columns(records: pl.DataFrame) -> list[str]:
+    """Columns the comparisons can read that hold at least one value."""
+    candidates = [c for c in records.columns
+                  if c in NAMED_COLUMNS or c.startswith("text__") or c.startswith("id__")]
+    counts = records.select(pl.col(c).is_not_null().sum() for c in candidates).row(0) if candidates else ()
+    return [c for c, n in zip(candidates, counts) if n]
+
+
+def term_frequencies(records: pl.DataFrame, comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
+    """Share of records carrying each value of every term-frequency column."""
+    out = {}
+    for col in sorted({c.tf_column for c in comparisons if c.tf_column and c.tf_column in records.columns}):
+        out[col] = (records.select(pl.col(col).alias("value")).drop_nulls().group_by("value").len()
+                    .with_columns((pl.col("len") / pl.col("len").sum()).alias("tf")).drop("len"))
+    return out
+
+
+def signatures(records: pl.DataFrame, labels: pl.Series, columns: list[str]) -> pl.DataFrame:
+    """Distinct matching attributes per deterministic cluster: (sig, cluster, rep, columns...)."""
+    person = [c for c in _PERSON_FIELDS if c in columns] or columns
+    has_info = pl.any_horizontal([pl.col(c).is_not_null() for c in person])
     return (
-        records.select("rec", *cols)
+        records.select("rec", *columns)
         .with_columns(pl.Series("cluster", labels.gather(records["rec"])))
         .filter(has_info)
-        .group_by("cluster", *cols)
+        .group_by("cluster", *columns)
         .agg(pl.col("rec").min().alias("rep"))
         .sort("rep")
         .with_row_index("sig")
@@ -51,7 +79,26 @@ def signatures(records: pl.DataFrame, labels: pl.Series) -> pl.DataFrame:
     )
 
 
-def _empty_prob() -> pl.DataFrame:
+def load_signatures(con: duckdb.DuckDBPyConnection, sigs: pl.DataFrame, tf: dict[str, pl.DataFrame],
+                    out: str = "_id_sig") -> None:
+    """Temp table `out`: signatures + derived email parts + the tf share of each value."""
+    con.register("_sig_frame", sigs.to_arrow())
+    joins, cols = [], []
+    for i, (col, frame) in enumerate(tf.items()):
+        con.register(f"_tf_{i}", frame.to_arrow())
+        joins.append(f"LEFT JOIN _tf_{i} t{i} ON t{i}.value = s.{col}")
+        cols.append(f't{i}.tf AS "tf__{col}"')
+    email = ("regexp_replace(s.email, '[^0-9]', '', 'g') AS email_digits, "
+             "regexp_replace(s.email, '[._-]', '', 'g') AS email_squashed, "
+             "split_part(s.email, '@', 1) AS email_local, ") if "email" in sigs.columns else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT s.*, {email}{', '.join(cols) or 'NULL AS _none'} "
+                f"FROM _sig_frame s {' '.join(joins)} ORDER BY s.sig")
+    con.unregister("_sig_frame")
+    for i in range(len(tf)):
+        con.unregister(f"_tf_{i}")
+
+
+def _empty_edges() -> pl.DataFrame:
     return pl.DataFrame(schema={"rec_left": pl.UInt32, "rec_right": pl.UInt32,
                                 "match_probability": pl.Float64, "match_weight": pl.Float64})
 
@@ -63,140 +110,110 @@ def run_engine(
     screened: pl.DataFrame | None = None,
     tf_tables: dict[str, pl.DataFrame] | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    m_training: str | None = None,
 ) -> EngineResult:
-    """Resolve `records` (normalized, with rec 0..n-1). A given model/screen/tf is reused (incremental)."""
-    steps: dict[str, float] = {}
+    """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental)."""
+    own_con = con is None
+    con = con or connect()
+    runner = StepRunner(con, settings.debug)
+    if settings.debug:
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+    try:
+        return _run(records, settings, model, screened, tf_tables, con, runner, m_training)
+    finally:
+        for t in ("_id_sig", "_id_pairs", "_id_vectors", "_id_scored", "_id_histogram"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        if own_con:
+            con.close()
+
+
+def _run(records, settings, model, screened, tf_tables, con, runner, m_training) -> EngineResult:
     stats: dict = {}
-    debug: dict[str, pl.DataFrame] = {}
-    t = time.perf_counter()
-    det = deterministic_graph(records, settings.deterministic, screened)
-    steps["deterministic_graph"] = time.perf_counter() - t
+    det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened)
     stats["violating_components"] = det.violating_components
     labels = det.labels
     rejected = det.rejected.with_columns(
-        pl.lit("deterministic").alias("edge_kind"), pl.lit(None, pl.Float64).alias("match_probability")
-    )
-    prob_edges = _empty_prob()
-    n = records.height
-
-    if settings.match.enabled and n > 1:
-        own_con = con is None
-        con = con or connect()
-        try:
-            t = time.perf_counter()
-            sigs = signatures(records, labels)
-            stats["signatures"] = sigs.height
-            load_signatures(con, sigs)
-            steps["signatures"] = time.perf_counter() - t
-            u = None
-            if model is None and settings.match.m_training == "clusters":
-                # trained from the clusters themselves: no candidate pair is needed for training
-                t = time.perf_counter()
-                u = estimate_u(con, settings.match)
-                model = train_from_clusters(con, u, settings.match)
-                steps["train_u_m"] = time.perf_counter() - t
-            # in-cluster pairs are only needed as EM's known matches
-            need_in_cluster = model is None
-            t = time.perf_counter()
-            stats.update(candidate_pairs(con, settings.match, in_cluster=need_in_cluster))
-            steps["blocking"] = time.perf_counter() - t
-            t = time.perf_counter()
-            compare_pairs(con)
-            steps["comparisons"] = time.perf_counter() - t
-            if model is None:
-                t = time.perf_counter()
-                u = u or estimate_u(con, settings.match)
-                model = train_m(con, u, settings.match)
-                steps["train_u_m"] = steps.get("train_u_m", 0.0) + time.perf_counter() - t
-            if tf_tables is None and settings.match.term_frequency_adjustment:
-                tf_tables = term_frequencies(con)
-            t = time.perf_counter()
-            levels = pl.from_arrow(con.execute("SELECT * EXCLUDE (same) FROM levels WHERE NOT same").to_arrow_table())
-            scored = score_levels(levels, model, tf_tables if settings.match.term_frequency_adjustment else None)
-            ends = sigs.select("sig", "cluster", "rep")
-            scored = (
-                scored.join(ends.rename({"sig": "sl", "cluster": "cl", "rep": "rec_left"}), on="sl")
-                .join(ends.rename({"sig": "sr", "cluster": "cr", "rep": "rec_right"}), on="sr")
-            )
-            if settings.debug:
-                debug["debug_signatures"] = sigs
-                debug["debug_scored_pairs"] = scored
-            steps["scoring"] = time.perf_counter() - t
-            t = time.perf_counter()
-            above = scored.filter(pl.col("match_probability") >= settings.match.threshold)
-            if settings.clustering.block_on_conflicting_birth_date:
-                conflict = above.filter(pl.col("birth_date") == 0)
-                above = above.filter(pl.col("birth_date") != 0)
-            else:
-                conflict = above.clear()
-            conflict = conflict.with_columns(pl.lit("conflicting_birth_date").alias("reason"))
-            # Guards measured on generated data at 1M records: among probabilistic links above the
-            # threshold, those with two different emails were 18 wrong of 19, those whose only
-            # person evidence was a loosely similar first name 18 of 18 (siblings at one address),
-            # and a one-edit email difference beside a different first name 31 of 32
-            # (garciamaria / garciamarie: the email differs because the name does).
-            guards = []
-            cs = settings.clustering
-            if cs.block_on_conflicting_email:
-                guards.append((pl.col("email") == 0, "conflicting_email"))
-            if cs.block_on_conflicting_phone:
-                guards.append((pl.col("phone") == 0, "conflicting_phone"))
-            if cs.email_typo_needs_same_first_name:
-                typo_beside_other_name = (pl.col("email") == 2) & pl.col("first_name").is_between(0, 2)
-                guards.append((typo_beside_other_name, "email_typo_explained_by_name"))
-            if cs.require_person_evidence:
-                # a household shares a surname and an address, never a first name, email or phone
-                person = (pl.col("first_name") >= 2) | (pl.col("email") >= 1) | (pl.col("phone") >= 1)
-                guards.append((~person, "no_person_evidence"))
-            for rule, reason in guards:
-                conflict = pl.concat([conflict, above.filter(rule).with_columns(pl.lit(reason).alias("reason"))])
-                above = above.filter(~rule)
-            best = above.sort(["match_probability", "sl", "sr"], descending=[True, False, False]).unique(
-                subset=["cl", "cr"], keep="first", maintain_order=True
-            ).with_row_index("link_id")
-            links = pl.concat([
-                best.select("link_id", pl.col("cl").alias("node"), pl.col("link_id").alias("rank")),
-                best.select("link_id", pl.col("cr").alias("node"), pl.col("link_id").alias("rank")),
-            ]).with_columns(pl.col("node").cast(pl.UInt32))
-            # the limited identifiers the deterministic step kept, now per deterministic cluster
-            usable = det.limited
-            limited = usable.select(
-                pl.Series("node", labels.gather(usable["rec"])), "id_type", "value"
-            ).unique()
-            clustered = constrained_components(n, links, limited, settings.deterministic.limits)
-            refused_ids = pl.DataFrame(
-                clustered.rejected, schema={"link_id": pl.UInt32, "reason": pl.Utf8}, orient="row"
-            )
-            accepted = best.join(refused_ids, on="link_id", how="anti")
-            refused = best.join(refused_ids, on="link_id")
-            labels = clustered.labels.gather(labels)
-            prob_edges = accepted.drop("link_id", "sl", "sr", "cl", "cr", "rule")
-            extra = []
-            for frame, reason in ((refused, None), (conflict, None)):
-                if frame.height:
-                    extra.append(frame.select(
-                        "rec_left", "rec_right", pl.lit("probabilistic").alias("edge_kind"),
-                        pl.lit(None, pl.Utf8).alias("identifier_type"), pl.lit(None, pl.Utf8).alias("value"),
-                        "match_probability",
-                        (pl.col("reason") if reason is None else pl.lit(reason)).alias("reason"),
-                    ))
-            if extra:
-                rejected = pl.concat([rejected.select(extra[0].columns), *extra], how="vertical_relaxed")
-            stats["probabilistic_links"] = accepted.height
-            steps["clustering"] = time.perf_counter() - t
-        finally:
-            if own_con:
-                con.close()
+        pl.lit("deterministic").alias("edge_kind"), pl.lit(None, pl.Float64).alias("match_probability"))
+    result = EngineResult(labels, det.edges, _empty_edges(), rejected, model, steps=runner.seconds, stats=stats)
     stats["deterministic_edges"] = det.edges.height
-    stats["rejected_edges"] = rejected.height
-    return EngineResult(
-        labels=labels, deterministic_edges=det.edges, probabilistic_edges=prob_edges,
-        rejected=rejected, model=model, stats=stats, steps=steps, debug_tables=debug,
-    )
+    columns = match_columns(records)
+    comparisons = comparisons_for(columns)
+    if model is not None:
+        comparisons = tuple(c for c in comparisons if c.name in model.m)
+    result.comparisons = comparisons
+    if not settings.match.enabled or records.height < 2 or not comparisons:
+        stats["rejected_edges"] = rejected.height
+        return result
+    ms = settings.match
+    cols = comparison_columns(comparisons)
+    tf = tf_tables if tf_tables is not None else (
+        term_frequencies(records, comparisons) if ms.term_frequency_adjustment else {})
+    sigs = runner.run("signatures", signatures, records, labels, cols)
+    stats["signatures"] = sigs.height
+    runner.run("load_signatures", load_signatures, con, sigs, tf, output="_id_sig")
+
+    if model is None:
+        u = runner.run("estimate_u", estimate_u, con, "_id_sig", comparisons, ms.u_sample_pairs, ms.random_seed)
+        method = m_training or ms.m_training
+        if method in ("auto", "clusters"):
+            model = runner.run("train_from_clusters", train_from_clusters, con, "_id_sig", comparisons, u, ms)
+        if model is None:
+            model = runner.run("train_em", train_em, con, "_id_sig", comparisons, u, ms)
+    result.model = model
+
+    rules = rules_from_config(ms.blocking_rules, set(cols))
+    blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules,
+                          max_block_size=ms.max_block_size, max_pairs_per_rule=ms.max_pairs_per_rule,
+                          output="_id_pairs")
+    stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
+                 blocking_rules=blocking["rules"], skipped_rules=blocking["skipped_rules"])
+    runner.run("comparisons", con.execute,
+               f"CREATE OR REPLACE TEMP TABLE _id_vectors AS {vectors_sql(comparisons, '_id_pairs', '_id_sig', tf=True)}",
+               output="_id_vectors")
+    scored_stats = runner.run("scoring", score, con, "_id_vectors", "_id_scored", comparisons, model,
+                              ms.threshold, bool(tf), histogram="_id_histogram", output="_id_scored")
+    stats.update(scored_stats)
+    result.histogram = pl.from_arrow(con.execute("SELECT * FROM _id_histogram").to_arrow_table())
+    above = pl.from_arrow(con.execute(
+        "SELECT s.*, l.cluster AS cl, r.cluster AS cr, l.rep AS rec_left, r.rep AS rec_right "
+        "FROM _id_scored s JOIN _id_sig l ON l.sig = s.sl JOIN _id_sig r ON r.sig = s.sr").to_arrow_table())
+    compiled = compile_guards(settings.guards, comparisons)
+    result.guards = {g.name: g.note for g in compiled}
+    accepted, refused = runner.run("guards", apply_guards, above, compiled)
+
+    def clustering():
+        nonlocal labels
+        best = accepted.sort(["match_probability", "sl", "sr"], descending=[True, False, False]).unique(
+            subset=["cl", "cr"], keep="first", maintain_order=True).with_row_index("link_id")
+        links = pl.concat([
+            best.select("link_id", pl.col("cl").alias("node"), pl.col("link_id").alias("rank")),
+            best.select("link_id", pl.col("cr").alias("node"), pl.col("link_id").alias("rank")),
+        ]).with_columns(pl.col("node").cast(pl.UInt32))
+        limited = det.limited.select(pl.Series("node", labels.gather(det.limited["rec"])), "id_type", "value").unique()
+        clustered = constrained_components(records.height, links, limited, settings.deterministic.limits)
+        refused_ids = pl.DataFrame(clustered.rejected, schema={"link_id": pl.UInt32, "reason": pl.Utf8}, orient="row")
+        labels = clustered.labels.gather(labels)
+        return best.join(refused_ids, on="link_id", how="anti"), best.join(refused_ids, on="link_id")
+
+    linked, limit_refused = runner.run("clustering", clustering)
+    result.labels = labels
+    result.probabilistic_edges = linked.drop("link_id", "sl", "sr", "cl", "cr")
+    extra = [
+        frame.select("rec_left", "rec_right", pl.lit("probabilistic").alias("edge_kind"),
+                     pl.lit(None, pl.Utf8).alias("identifier_type"), pl.lit(None, pl.Utf8).alias("value"),
+                     "match_probability", "reason")
+        for frame in (limit_refused, refused) if frame.height
+    ]
+    if extra:
+        result.rejected = pl.concat([rejected.select(extra[0].columns), *extra], how="vertical_relaxed")
+    stats["probabilistic_links"] = linked.height
+    stats["rejected_edges"] = result.rejected.height
+    stats["refused_by_guard"] = dict(refused.group_by("reason").len().iter_rows()) if refused.height else {}
+    return result
 
 
 def full_identifiers(records: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
     return identifier_table(records, settings.deterministic.priority)
 
 
-__all__ = ["EngineResult", "run_engine", "signatures", "full_identifiers", "COMPARISONS"]
+__all__ = ["EngineResult", "run_engine", "signatures", "full_identifiers", "match_columns", "term_frequencies"]

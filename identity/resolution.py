@@ -19,9 +19,11 @@ import duckdb
 import polars as pl
 
 from config.identity import IdentitySettings, load_identity_settings
-from identity.engine import run_engine
+from identity.blocking import rules_from_config
+from identity.comparisons import comparisons_for
+from identity.engine import match_columns, run_engine, term_frequencies
 from identity.graph import identifier_table, screen_values
-from identity.matching import BLOCKING_KEY_SQL, MATCH_COLUMNS, MatchModel
+from identity.model import MatchModel
 from identity.parallel_normalize import normalize_groups
 from identity.normalize.frame import OUTPUT_SCHEMA
 from identity.protection import mask_identifier
@@ -121,22 +123,28 @@ def _with_customers(everything: pl.DataFrame, recs: pl.Series) -> pl.Series:
 
 
 def _blocking_neighbours(con, everything: pl.DataFrame, ring: pl.DataFrame, settings: IdentitySettings) -> pl.Series:
-    cols = [c for c in MATCH_COLUMNS if c in everything.columns]
+    cols = match_columns(everything)
     con.register("_everything", everything.select("rec", *cols).to_arrow())
     con.register("_ring", ring.select("rec").to_arrow())
     hits = []
     try:
-        for rule in settings.match.blocking_rules:
-            keys = [BLOCKING_KEY_SQL[k] for k in rule]
+        if "email" in cols:  # the email_local key reads the derived column the signatures carry
+            con.execute("CREATE OR REPLACE TEMP VIEW _everything_keys AS "
+                        "SELECT *, split_part(email, '@', 1) AS email_local FROM _everything")
+        else:
+            con.execute("CREATE OR REPLACE TEMP VIEW _everything_keys AS SELECT * FROM _everything")
+        for rule in rules_from_config(settings.match.blocking_rules, set(cols)):
+            keys = rule.key_sql()
             key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
             not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
             using = ", ".join(f"k{j}" for j in range(len(keys)))
             hits.append(pl.from_arrow(con.execute(f"""
-                WITH k AS (SELECT rec, {key_cols} FROM _everything),
+                WITH k AS (SELECT rec, {key_cols} FROM _everything_keys),
                      nk AS (SELECT DISTINCT {using} FROM k SEMI JOIN _ring USING (rec) WHERE {not_null})
                 SELECT k.rec FROM k JOIN nk USING ({using})
             """).to_arrow_table())["rec"].cast(pl.UInt32))
     finally:
+        con.execute("DROP VIEW IF EXISTS _everything_keys")
         con.unregister("_everything")
         con.unregister("_ring")
     return pl.concat(hits) if hits else pl.Series("rec", [], dtype=pl.UInt32)
@@ -214,7 +222,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         subset = everything
         if not settings.match.retrain:
             model = _stored_model(con)
-    tf_tables = _tf_tables(con, normalized) if settings.match.term_frequency_adjustment else None
+    # value frequencies over every record, so full and incremental runs weigh a name alike
+    tf_tables = (term_frequencies(normalized, comparisons_for(match_columns(normalized)))
+                 if settings.match.term_frequency_adjustment else {})
     local = subset.drop("rec").with_row_index("rec")
     result = run_engine(local, settings, model=model, screened=screened, tf_tables=tf_tables, con=con)
     steps.update(result.steps)
@@ -252,7 +262,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         pl.lit("probabilistic").alias("edge_kind"), pl.lit(None, pl.Utf8).alias("identifier_type"),
         pe["match_probability"], pe["match_weight"], pl.lit(run_id).alias("run_id"),
     )
-    comparisons = _edge_comparisons(local, pe, run_id)
+    comparisons = _edge_comparisons(local, pe, result.comparisons, run_id)
     rj = result.rejected
     rejected = pl.concat([
         _keyed(local, rj["rec_left"], "left"), _keyed(local, rj["rec_right"], "right"),
@@ -289,8 +299,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         _rebuild_customers(con, run_id)
         if mode == "full" and result.model is not None and settings.match.retrain:
             _insert(con, "identity.match_weights", result.model.to_frame(run_id))
-        for name, frame in result.debug_tables.items():
-            _replace(con, f"identity.{name}", frame)
+        if result.histogram is not None and result.histogram.height:
+            _insert(con, "identity.match_weight_histogram", result.histogram.with_columns(
+                pl.lit(run_id).alias("run_id"), pl.lit(settings.match.threshold).alias("threshold")))
         steps["write_tables"] = time.perf_counter() - t
         summary = ResolveSummary(
             run_id=run_id, mode=mode, records=normalized.height, new_records=new_count,
@@ -321,20 +332,7 @@ def _stored_model(con: duckdb.DuckDBPyConnection) -> MatchModel | None:
     return MatchModel.from_frame(weights) if weights.height else None
 
 
-def _tf_tables(con: duckdb.DuckDBPyConnection, normalized: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Name frequencies over all distinct records' names: the same in full and incremental runs."""
-    out = {}
-    for comp, col in (("first_name", "first_name_key"), ("last_name", "last_name_key")):
-        distinct = normalized.select(col, "email", "phone", "birth_date").unique().drop_nulls(col)
-        out[comp] = distinct.group_by(col).agg(pl.len().alias("n")).select(
-            pl.col(col).alias("value"), (pl.col("n") / pl.col("n").sum()).alias("tf")
-        )
-    return out
-
-
-def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    from identity.matching import COMPARISONS, level_names
-    names = level_names()
+def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, compared, run_id: str) -> pl.DataFrame:
     schema = {"left_source": pl.Utf8, "left_record_id": pl.Utf8, "right_source": pl.Utf8,
               "right_record_id": pl.Utf8, "comparison": pl.Utf8, "level": pl.Int8,
               "level_name": pl.Utf8, "weight": pl.Float64, "run_id": pl.Utf8}
@@ -343,14 +341,15 @@ def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, run_id: str) -> pl.
     keyed = pl.concat([_keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right")],
                       how="horizontal")
     parts = []
-    for comp in COMPARISONS:
-        mapping = {lvl: names[(comp.name, lvl)] for lvl in [-1, 0] + [l.value for l in comp.levels]}
+    for comp in compared:
+        if f"w_{comp.name}" not in pe.columns:
+            continue
         parts.append(keyed.with_columns(
             pl.lit(comp.name).alias("comparison"), pe[comp.name].cast(pl.Int8).alias("level"),
-            pe[comp.name].cast(pl.Int64).replace_strict(mapping, return_dtype=pl.Utf8).alias("level_name"),
+            pe[comp.name].cast(pl.Int64).replace_strict(comp.names, default="?", return_dtype=pl.Utf8).alias("level_name"),
             pe[f"w_{comp.name}"].alias("weight"), pl.lit(run_id).alias("run_id"),
         ))
-    return pl.concat(parts).select(list(schema))
+    return pl.concat(parts).select(list(schema)) if parts else pl.DataFrame(schema=schema)
 
 
 def _rebuild_customers(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

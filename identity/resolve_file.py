@@ -1,13 +1,15 @@
 """Deduplicate any CSV/Parquet of person records: `cdp resolve-file INPUT --mapping M.yaml --out OUT`.
 
-The mapping names the record id column and the kind of each attribute column; columns are read as
-text (leading zeros kept), normalized with the same functions as the pipeline, and resolved with
-the same engine: exact identifiers (email, phone, id kinds) as deterministic links under merge
-protection, the rest by Fellegi-Sunter matching whose m/u are trained on the file itself (EM, no
-labels).
+The mapping names the record id column and the kind of each attribute column. Columns are read as
+text (leading zeros kept), laid out as staging records and normalized by the pipeline's own
+`normalize_frame` (one normalization for files and the warehouse), then resolved by the same
+engine: exact identifiers (email, phone, national id, id columns) as deterministic links under
+merge protection, everything else by Fellegi-Sunter matching trained on the file itself (EM, no
+labels). Every kind a mapping can name is compared (identity/comparisons.py).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -15,18 +17,25 @@ import yaml
 
 from config.identity import IdentitySettings, load_identity_settings
 from identity.engine import run_engine
-from identity.normalize import (
-    city_key, name_key, normalize_country, normalize_email, normalize_phone, normalize_postcode,
-    normalize_street, parse_birth_date, split_full_name,
-)
+from identity.normalize import normalize_frame
+from identity.normalize._text import clean, fold
+from identity.normalize._text import map_distinct
 from identity.stable_ids import hashed_id
 
 KINDS = (
     "email", "phone", "first_name", "last_name", "full_name", "dob", "gender", "house_number",
     "street", "city", "postcode", "region", "country", "national_id", "id", "text",
 )
-# Kinds read but not (yet) compared: kept so a mapping can describe the whole file.
-UNCOMPARED_KINDS = ("gender", "region", "text")
+# mapping kind -> the staging column normalize_frame reads
+_STAGING_COLUMN = {
+    "email": "email", "phone": "phone", "first_name": "first_name", "last_name": "last_name",
+    "full_name": "full_name", "dob": "birth_date", "street": "street", "city": "city",
+    "postcode": "postcode", "region": "region", "country": "country",
+}
+# words a gender column is written with, in the languages of our customers
+_GENDER = {"m": "m", "male": "m", "man": "m", "hombre": "m", "h": "m", "masculino": "m", "pria": "m",
+           "laki-laki": "m", "l": "m", "f": "f", "female": "f", "woman": "f", "mujer": "f",
+           "femenino": "f", "wanita": "f", "perempuan": "f", "p": "f", "w": "f"}
 
 
 class MappingError(ValueError):
@@ -89,6 +98,14 @@ def _first_of(frame: pl.DataFrame, attributes: dict, kind: str) -> pl.Series | N
     return frame.select(pl.coalesce([pl.col(c).str.strip_chars().replace("", None) for c in cols])).to_series()
 
 
+def _column_key(col: str) -> str:
+    return re.sub(r"\W+", "_", fold(col)).strip("_") or "col"
+
+
+def _text_key(s: pl.Series) -> pl.Series:
+    return map_distinct(clean(s), lambda v: " ".join(re.findall(r"\w+", fold(v))) or None, pl.Utf8)
+
+
 def to_records(frame: pl.DataFrame, mapping: dict) -> pl.DataFrame:
     """The file's rows as normalized records (the engine's columns) with rec = 0..n-1."""
     attrs = mapping["attributes"]
@@ -100,50 +117,34 @@ def to_records(frame: pl.DataFrame, mapping: dict) -> pl.DataFrame:
     if ids.is_duplicated().any():
         dup = ids.filter(ids.is_duplicated())[0]
         raise MappingError(f"id column {mapping['id']!r} is not unique (e.g. {dup!r} repeats)")
-    empty = pl.Series([None] * n, dtype=pl.Utf8)
-    out = {"source": pl.Series(["file"] * n), "record_id": ids}
-    country = _first_of(frame, attrs, "country")
-    country = normalize_country(country) if country is not None else empty
-    out["country"] = country
-    region = country.fill_null(mapping["default_region"]) if mapping["default_region"] else country
-    email = _first_of(frame, attrs, "email")
-    out["email"] = normalize_email(email)["email"] if email is not None else empty
-    phone = _first_of(frame, attrs, "phone")
-    out["phone"] = normalize_phone(phone, region)["phone"] if phone is not None else empty
-    first, last, full = (_first_of(frame, attrs, k) for k in ("first_name", "last_name", "full_name"))
-    if full is not None:
-        split = split_full_name(full)
-        first = split["first_name"] if first is None else first.fill_null(split["first_name"])
-        last = split["last_name"] if last is None else last.fill_null(split["last_name"])
-    out["first_name_key"] = name_key(first) if first is not None else empty
-    out["last_name_key"] = name_key(last) if last is not None else empty
-    dob = _first_of(frame, attrs, "dob")
-    month_first = (region == "US").fill_null(False)  # US files write 04/23/1990
-    out["birth_date"] = parse_birth_date(dob, month_first) if dob is not None else pl.Series([None] * n, dtype=pl.Date)
-    street = _first_of(frame, attrs, "street")
-    if street is not None:
-        st = normalize_street(street)
-        out["street"], out["house_number"] = st["street"], st["house_number"]
-    else:
-        out["street"], out["house_number"] = empty, empty
+    staging = {"source": pl.Series(["file"] * n), "record_id": ids}
+    for kind, column in _STAGING_COLUMN.items():
+        value = _first_of(frame, attrs, kind)
+        if value is not None:
+            staging[column] = value
+    records = normalize_frame(pl.DataFrame({k: v.rename(k) for k, v in staging.items()}),
+                              default_region=mapping["default_region"])
+    extra = []
     house = _first_of(frame, attrs, "house_number")
     if house is not None:
-        out["house_number"] = house.fill_null(out["house_number"])
-    city = _first_of(frame, attrs, "city")
-    out["city"] = city_key(city) if city is not None else empty
-    postcode = _first_of(frame, attrs, "postcode")
-    out["postcode"] = normalize_postcode(postcode) if postcode is not None else empty
-    # exact identifiers: a national id is one per person (user_id semantics: at most one per
-    # customer); generic ids link like an order id (no limit)
+        extra.append(clean(house).str.to_lowercase().fill_null(records["house_number"]).alias("house_number"))
+    gender = _first_of(frame, attrs, "gender")
+    if gender is not None:
+        extra.append(clean(gender).str.to_lowercase().replace_strict(_GENDER, default=None).alias("gender"))
     national = _first_of(frame, attrs, "national_id")
-    out["user_id"] = national if national is not None else empty
-    generic = [c for c, k in attrs.items() if k == "id"]
-    out["order_id"] = (
-        frame.select(pl.concat_str([pl.lit(c + ":"), pl.col(c)]) if len(generic) == 1 else
-                     pl.coalesce([pl.concat_str([pl.lit(c + ":"), pl.col(c)]) for c in generic])).to_series()
-        if generic else empty
-    )
-    records = pl.DataFrame({k: v.rename(k) for k, v in out.items()})
+    if national is not None:
+        extra.append(clean(national).str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "")
+                     .replace("", None).alias("national_id"))
+    id_cols = [c for c, k in attrs.items() if k == "id"]
+    for col in id_cols:
+        extra.append(clean(frame.get_column(col).cast(pl.Utf8)).alias(f"id__{_column_key(col)}"))
+    if id_cols:
+        # the deterministic graph links records sharing any id column's value
+        extra.append(frame.select(pl.coalesce([pl.concat_str([pl.lit(c + ":"), clean(frame[c].cast(pl.Utf8))])
+                                               for c in id_cols])).to_series().alias("external_id"))
+    for col in (c for c, k in attrs.items() if k == "text"):
+        extra.append(_text_key(frame.get_column(col).cast(pl.Utf8)).alias(f"text__{_column_key(col)}"))
+    records = records.with_columns(extra) if extra else records
     return records.with_row_index("rec").with_columns(pl.col("rec").cast(pl.UInt32))
 
 
@@ -155,7 +156,7 @@ def resolve_file(
     frame = read_input(input_path)
     mapping = load_mapping(mapping_path, frame.columns)
     records = to_records(frame, mapping)
-    result = run_engine(records, settings)
+    result = run_engine(records, settings, m_training="em")
     labels = pl.Series("cluster", result.labels).cast(pl.Int64)
     assignment = records.select("source", "record_id").with_columns(labels)
     seeds = assignment.sort("record_id").group_by("cluster", maintain_order=True).agg(
@@ -179,8 +180,11 @@ def resolve_file(
     tmp = out_path.with_name(out_path.name + ".tmp")
     out.write_parquet(tmp)
     tmp.replace(out_path)
-    ignored = sorted({k for k in mapping["attributes"].values() if k in UNCOMPARED_KINDS})
     return {"records": out.height, "customers": out["customer_id"].n_unique(),
             "deterministic_edges": result.deterministic_edges.height,
             "probabilistic_edges": pe.height, "rejected_edges": result.rejected.height,
-            "kinds_not_compared": ignored, "out": str(out_path)}
+            "comparisons": [c.name for c in result.comparisons], "guards": result.guards,
+            "model": result.model.describe() if result.model else None,
+            "stats": {k: v for k, v in result.stats.items() if k != "blocking_rules"},
+            "blocking_rules": result.stats.get("blocking_rules", []),
+            "step_seconds": {k: round(v, 3) for k, v in result.steps.items()}, "out": str(out_path)}

@@ -29,6 +29,8 @@ TABLES = {
         records BIGINT, new_records BIGINT, customers BIGINT, deterministic_edges BIGINT,
         probabilistic_edges BIGINT, rejected_edges BIGINT, signatures BIGINT,
         candidate_pairs BIGINT, skipped_blocks BIGINT, step_seconds VARCHAR""",
+    "match_weight_histogram": """
+        bin_low DOUBLE, bin_high DOUBLE, pairs BIGINT, run_id VARCHAR, threshold DOUBLE""",
     "match_weights": """
         comparison VARCHAR, level TINYINT, level_name VARCHAR, m_probability DOUBLE,
         u_probability DOUBLE, match_weight DOUBLE, run_id VARCHAR""",

@@ -1,0 +1,155 @@
+"""Blocking: which pairs of signatures are compared at all.
+
+A blocking rule is a list of named keys; two signatures are a candidate pair when they agree on
+every key of at least one rule. Keys are fixed SQL over signature columns (never user text). Rules
+are chosen from the attributes present (`auto_rules`), and every rule's comparisons are counted
+before any pair is built (Splink's `count_comparisons_from_blocking_rule`): a key value shared by
+more than `max_block_size` signatures is skipped and counted, and a rule whose pairs exceed
+`max_pairs_per_rule` is skipped whole, so one common surname cannot explode the pair table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+# key name -> (SQL over the signature table, the columns it needs)
+BLOCKING_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "first_name_key": ("first_name_key", ("first_name_key",)),
+    "last_name_key": ("last_name_key", ("last_name_key",)),
+    "first_initial": ("left(first_name_key, 1)", ("first_name_key",)),
+    "last_name_prefix3": ("left(last_name_key, 3)", ("last_name_key",)),
+    "full_name_key": ("first_name_key || ' ' || last_name_key", ("first_name_key", "last_name_key")),
+    # first and last name in either order: a swapped record blocks with its original
+    "sorted_name": ("least(first_name_key, last_name_key) || '|' || greatest(first_name_key, last_name_key)",
+                    ("first_name_key", "last_name_key")),
+    "email": ("email", ("email",)),
+    "email_local": ("email_local", ("email",)),
+    "phone": ("phone", ("phone",)),
+    "phone_last7": ("right(phone, 7)", ("phone",)),
+    "birth_date": ("birth_date", ("birth_date",)),
+    "birth_year": ("year(birth_date)", ("birth_date",)),
+    "postcode": ("postcode", ("postcode",)),
+    "house_number": ("house_number", ("house_number",)),
+    "city": ("city", ("city",)),
+    "street": ("street", ("street",)),
+    "country": ("country", ("country",)),
+    "region": ("region", ("region",)),
+    "national_id": ("national_id", ("national_id",)),
+}
+
+# Rules tried in this order when `blocking_rules: auto`; a rule is kept when every column it needs
+# is present. Together they give each true pair several ways in: a typo in one field (the surname,
+# the birth date, the postcode) still leaves a rule on the others.
+AUTO_RULES: tuple[tuple[str, ...], ...] = (
+    ("sorted_name",),
+    ("last_name_key", "birth_date"),
+    ("first_name_key", "birth_date"),
+    ("birth_date", "postcode"),
+    ("last_name_key", "postcode"),
+    ("first_name_key", "postcode"),
+    ("postcode", "house_number"),
+    ("street", "house_number"),
+    ("email",),
+    ("email_local",),
+    ("phone",),
+    ("phone_last7", "first_initial"),
+    ("national_id",),
+    ("last_name_key", "city"),
+    ("first_name_key", "last_name_prefix3"),
+)
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    keys: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.keys)
+
+    def key_sql(self) -> list[str]:
+        return [BLOCKING_KEYS[k][0] if k in BLOCKING_KEYS else k for k in self.keys]
+
+    def columns(self) -> set[str]:
+        cols: set[str] = set()
+        for k in self.keys:
+            cols.update(BLOCKING_KEYS[k][1] if k in BLOCKING_KEYS else (k,))
+        return cols
+
+
+def auto_rules(columns: set[str]) -> list[BlockingRule]:
+    rules = [BlockingRule(r) for r in AUTO_RULES if BlockingRule(r).columns() <= columns]
+    # every generic id column blocks on itself
+    rules += [BlockingRule((c,)) for c in sorted(columns) if c.startswith("id__")]
+    return rules
+
+
+def rules_from_config(configured: list[list[str]] | str, columns: set[str]) -> list[BlockingRule]:
+    if configured == "auto":
+        return auto_rules(columns)
+    return [BlockingRule(tuple(r)) for r in configured if BlockingRule(tuple(r)).columns() <= columns]
+
+
+def _keyed(rule: BlockingRule, sigs: str) -> tuple[str, str, str]:
+    keys = rule.key_sql()
+    key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
+    not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
+    using = ", ".join(f"k{j}" for j in range(len(keys)))
+    return key_cols, not_null, using
+
+
+def count_comparisons(
+    con: duckdb.DuckDBPyConnection, rule: BlockingRule, sigs: str, max_block_size: int
+) -> dict:
+    """Pairs the rule would make (blocks up to max_block_size) and the blocks it would skip."""
+    key_cols, not_null, using = _keyed(rule, sigs)
+    pairs, skipped, skipped_sigs = con.execute(f"""
+        WITH k AS (SELECT {key_cols} FROM {sigs}), sizes AS (
+            SELECT count(*) AS n FROM k WHERE {not_null} GROUP BY {using})
+        SELECT coalesce(sum(n * (n - 1) // 2) FILTER (WHERE n <= {int(max_block_size)}), 0),
+               count(*) FILTER (WHERE n > {int(max_block_size)}),
+               coalesce(sum(n) FILTER (WHERE n > {int(max_block_size)}), 0)
+        FROM sizes
+    """).fetchall()[0]
+    return {"rule": rule.name, "comparisons": int(pairs), "skipped_blocks": int(skipped),
+            "skipped_signatures": int(skipped_sigs)}
+
+
+def block(
+    con: duckdb.DuckDBPyConnection, sigs: str, out: str, rules: list[BlockingRule], *,
+    max_block_size: int, max_pairs_per_rule: int, cross_cluster_only: bool = True,
+    sample_pairs: int | None = None, seed: int = 0,
+) -> dict:
+    """Table `out` (sl, sr, rule) of distinct candidate pairs, sl < sr; returns the counts.
+
+    With `sample_pairs`, a rule making more pairs than that keeps a deterministic pseudo-random
+    share of them (training needs the shape of the comparison vectors, not every pair).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} (sl UINTEGER, sr UINTEGER, rule TINYINT)")
+    counts = []
+    for i, rule in enumerate(rules):
+        counted = count_comparisons(con, rule, sigs, max_block_size)
+        counted["skipped_rule"] = counted["comparisons"] > max_pairs_per_rule
+        counts.append(counted)
+        if counted["skipped_rule"] or counted["comparisons"] == 0:
+            continue
+        key_cols, not_null, using = _keyed(rule, sigs)
+        cross = "AND l.cluster <> r.cluster" if cross_cluster_only else ""
+        if sample_pairs and counted["comparisons"] > sample_pairs:
+            keep = int(1_000_000 * sample_pairs / counted["comparisons"])
+            cross += f" AND hash(l.sig, r.sig, {int(seed)}) % 1000000 < {keep}"
+        con.execute(f"""
+            INSERT INTO {out}
+            WITH k AS (SELECT sig, cluster, {key_cols} FROM {sigs}),
+                 kk AS (SELECT * FROM k WHERE {not_null}),
+                 sizes AS (SELECT {using}, count(*) AS n FROM kk GROUP BY ALL),
+                 b AS (SELECT kk.* FROM kk JOIN sizes USING ({using}) WHERE sizes.n <= {int(max_block_size)})
+            SELECT l.sig, r.sig, {i} FROM b l JOIN b r USING ({using})
+            WHERE l.sig < r.sig {cross}
+        """)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT sl, sr, min(rule) AS rule FROM {out} GROUP BY sl, sr")
+    total = con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+    return {"rules": counts, "candidate_pairs": int(total),
+            "skipped_blocks": sum(c["skipped_blocks"] for c in counts),
+            "skipped_rules": [c["rule"] for c in counts if c["skipped_rule"]]}

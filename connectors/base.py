@@ -105,10 +105,12 @@ class Connector:
                 return stream
         raise KeyError(f"{self.name} has no stream {name}")
 
+    # Folders read like `folder`, e.g. HOME/collected/<name> where `cdp collect` lands events.
+    extra_folders: tuple[Path, ...] = ()
+
     def files(self, source: FileInput) -> list[Path]:
-        if not self.folder.is_dir():
-            return []
-        found = {p for pattern in source.patterns for p in self.folder.glob(pattern) if p.is_file()}
+        found = {p for folder in (self.folder, *self.extra_folders) if folder.is_dir()
+                 for pattern in source.patterns for p in folder.glob(pattern) if p.is_file()}
         return sorted(found, key=lambda p: p.name)
 
     def pending_inputs(self, con: duckdb.DuckDBPyConnection, stream: Stream) -> Iterator[PendingInput]:
@@ -119,7 +121,8 @@ class Connector:
                     print_ = fingerprint(path)
                     if is_loaded(known, print_):
                         continue
-                    label = f"{self.folder.name}/{path.name}"
+                    folder = path.parent if path.parent in self.extra_folders else self.folder
+                    label = f"{folder.name}/{path.name}"
                     yield PendingInput(label=label, format=source.format, fingerprint=print_,
                                        batches=self._file_batches(path, label, source, stream))
             elif source.url:

@@ -48,13 +48,18 @@ class TransientIngestError(RuntimeError):
         super().__init__("transient source error(s): " + "; ".join(failed))
 
 
-def build_connector(name: str, config: SourcesConfig, source_dir: Path | None = None) -> Connector:
-    """The connector `name`, reading `source_dir/<name>` when given, else its configured folder."""
+def build_connector(name: str, config: SourcesConfig, source_dir: Path | None = None,
+                    home: str | Path | None = None) -> Connector:
+    """The connector `name`, reading `source_dir/<name>` when given, else its configured folder;
+    with `home`, also `HOME/collected/<name>` (what `cdp collect` landed)."""
     if name not in CONNECTORS:
         raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
     settings = getattr(config, name)
     folder = Path(source_dir) / name if source_dir is not None else Path(settings.path)
-    return CONNECTORS[name](settings, config.loading, folder)
+    connector = CONNECTORS[name](settings, config.loading, folder)
+    if home is not None:
+        connector.extra_folders = (HomeLayout(Path(home)).collected / name,)
+    return connector
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, config: SourcesConfig) -> None:
@@ -189,7 +194,8 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
     batch_bytes = connector.loading.batch_bytes
     transient = False
     checks = {fmt: _check_sql(stream, fmt, future_limit) for fmt in ("ndjson", "csv", "sql")}
-    if not connector.folder.is_dir() and not any(isinstance(i, SqlInput) for i in stream.inputs):
+    folders = (connector.folder, *connector.extra_folders)
+    if not any(f.is_dir() for f in folders) and not any(isinstance(i, SqlInput) for i in stream.inputs):
         writer.record_error(f"{connector.name}: source folder {connector.folder} does not exist: set "
                             f"{connector.name}.path in config/sources.yaml, or use --from SRC with SRC/{connector.name}/")
     # The next small file is read (pyarrow, off the GIL) on a helper thread while DuckDB checks
@@ -249,7 +255,7 @@ def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = N
                   config: SourcesConfig | None = None) -> list[LoadResult]:
     """Load every stream of one source into the warehouse at `home`."""
     config = config or load_sources_config()
-    connector = build_connector(name, config, Path(source_dir) if source_dir is not None else None)
+    connector = build_connector(name, config, Path(source_dir) if source_dir is not None else None, home)
     layout = HomeLayout(Path(home))
     con = connect_home(home)
     try:

@@ -33,6 +33,11 @@ class HomeLayout:
         return self.root / "reports"
 
     @property
+    def collected(self) -> Path:
+        """Events landed by `cdp collect`: collected/<source>/events_*.ndjson[.gz], read by every ingest."""
+        return self.root / "collected"
+
+    @property
     def lock_file(self) -> Path:
         """Held by the one pipeline run that writes the warehouse."""
         return self.root / ".cdp.lock"

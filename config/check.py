@@ -141,6 +141,28 @@ def _blame_env(problems: list[tuple[str, str, str]], name: str) -> list[tuple[st
     return out
 
 
+def _semantic_problems(name: str, loaded: Any, file: str) -> list[tuple[str, str, str]]:
+    """Problems the model cannot see alone: a segment's fields against the profile's fields."""
+    if name != "segments":
+        return []
+    from profiles.fields import condition_field_problems, customer_fields
+
+    try:
+        from config.profiles import load_profiles_config
+
+        profiles = load_profiles_config()
+    except ConfigError:
+        profiles = None  # reported by its own file's check; declared traits unknown here
+    fields = customer_fields(profiles)
+    problems = []
+    for segment, definition in loaded.segments.items():
+        for key, hint in condition_field_problems(definition.where, fields, f"segments.{segment}"):
+            if profiles is None and hint.startswith("unknown field"):
+                continue
+            problems.append((file, key, hint))
+    return problems
+
+
 def check_file(name: str) -> FileCheck:
     """Parse, validate and scan one config file; never raises for a problem in the file."""
     try:
@@ -159,7 +181,8 @@ def check_file(name: str) -> FileCheck:
     if model is not None:
         result.model = f"{model.__module__}.{model.__name__}"
         try:
-            load_config(name, model)
+            loaded = load_config(name, model)
+            result.problems.extend(_blame_env(_semantic_problems(name, loaded, str(path)), name))
         except ConfigError as exc:
             result.problems.extend(_blame_env(exc.problems, name))
         except Exception as exc:  # a validator that raises something else still names the file

@@ -29,6 +29,10 @@ class FieldInfo:
     sql: str  # SQL built only from quoted identifiers and `?`
     kind: str  # text | number | date | timestamp | bool | list | struct | json
     params: tuple = ()
+    # A text column that may hold JSON text (a raw stream's nested objects in a test fixture, a CSV
+    # column): `column.key` reads into it, NULL where the text is not JSON (never a DuckDB error
+    # quoting the value). Profile fields are plain text: `email.x` is refused when compiled.
+    walkable: bool = False
 
 
 quote_identifier = quote_ident
@@ -53,11 +57,19 @@ def kind_of(duckdb_type: str) -> str:
     return "text"
 
 
-def relation_catalog(con, relation: str, alias: str | None = None) -> dict[str, FieldInfo]:
-    """Fields of a table/view (`schema.name`, trusted: chosen by code) as quoted identifiers."""
+def relation_catalog(con, relation: str, alias: str | None = None,
+                     text_holds_json: bool = False) -> dict[str, FieldInfo]:
+    """Fields of a table/view (`schema.name`, trusted: chosen by code) as quoted identifiers.
+
+    `text_holds_json`: text columns may be walked into with `column.key` (raw streams)."""
     rows = con.execute(f"DESCRIBE {relation}").fetchall()
     prefix = f"{quote_identifier(alias)}." if alias else ""
-    return {name: FieldInfo(prefix + quote_identifier(name), kind_of(str(col_type))) for name, col_type, *_ in rows}
+    catalog = {}
+    for name, col_type, *_ in rows:
+        kind = kind_of(str(col_type))
+        catalog[name] = FieldInfo(prefix + quote_identifier(name), kind,
+                                  walkable=kind in ("json", "struct") or (text_holds_json and kind == "text"))
+    return catalog
 
 
 def resolve_field(catalog: dict[str, FieldInfo], field: str, path: str) -> FieldInfo:
@@ -68,8 +80,12 @@ def resolve_field(catalog: dict[str, FieldInfo], field: str, path: str) -> Field
     where = f"{path}.field" if path else "field"
     if head in catalog and rest:
         base = catalog[head]
-        if base.kind in ("text", "json"):
+        if base.kind == "json":
             return FieldInfo(f"json_extract_string({base.sql}, ?)", "text", base.params + ("$." + rest,))
+        if base.kind == "text" and base.walkable:
+            # json_valid first: json_extract on text that is not JSON raises an error quoting it.
+            return FieldInfo(f"json_extract_string(CASE WHEN json_valid({base.sql}) THEN {base.sql} END, ?)",
+                             "text", base.params + ("$." + rest,))
         if base.kind == "struct":
             parts = "".join("." + quote_identifier(p) for p in rest.split("."))
             return FieldInfo(f"CAST(({base.sql}){parts} AS VARCHAR)", "text", base.params)
@@ -176,6 +192,13 @@ def compile_condition(condition: Condition, catalog: dict[str, FieldInfo]) -> tu
         sql, params = compile_condition(condition.item, catalog)
         return f"(NOT {sql})", params
     raise TypeError(f"not a condition: {condition!r}")
+
+
+def evaluation_failure(error_type: str, fields: list[str]) -> str:
+    """The message for a condition DuckDB could not evaluate: its fields, never a value."""
+    return (f"could not be evaluated over the data ({error_type} on field(s) {', '.join(fields)}); "
+            "the database's message is withheld because it may quote a customer's value: check that "
+            "each field holds what the condition expects (a '.' reads a key of a JSON column only)")
 
 
 def fields_used(condition: Condition) -> set[str]:

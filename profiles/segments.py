@@ -24,7 +24,9 @@ import duckdb
 
 from config.loader import ConfigError, config_path
 from config.segments import SegmentsConfig
-from profiles.expressions import ExpressionError, compile_condition, relation_catalog
+from profiles.expressions import (
+    ExpressionError, compile_condition, evaluation_failure, fields_used, relation_catalog,
+)
 from profiles.golden import _existing_columns, require_tables
 from profiles.traits import CUSTOMER_VIEW
 
@@ -94,11 +96,20 @@ def run_segments(con: duckdb.DuckDBPyConnection, config: SegmentsConfig, config_
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _segment_current (segment VARCHAR, customer_id VARCHAR)")
         for name, (predicate, params) in compiled.items():
-            con.execute(
-                f"INSERT INTO _segment_current SELECT DISTINCT CAST(? AS VARCHAR), customer_id "
-                f"FROM {CUSTOMER_VIEW} WHERE {predicate}",
-                [name, *params],
-            )
+            failure = None
+            try:
+                con.execute(
+                    f"INSERT INTO _segment_current SELECT DISTINCT CAST(? AS VARCHAR), customer_id "
+                    f"FROM {CUSTOMER_VIEW} WHERE {predicate}",
+                    [name, *params],
+                )
+            except duckdb.Error as exc:
+                failure = type(exc).__name__
+            if failure is not None:
+                # Raised outside the except block: DuckDB's message (and the chained error) may
+                # quote a customer's value; ours names the segment and its fields only.
+                raise ConfigError([(str(config_file or config_path("segments")), f"segments.{name}.where",
+                                    evaluation_failure(failure, sorted(fields_used(config.segments[name].where))))])
         con.execute("CREATE OR REPLACE TEMP TABLE _segment_evaluated (segment VARCHAR)")
         con.executemany("INSERT INTO _segment_evaluated VALUES (?)", [[n] for n in compiled])
         con.execute(

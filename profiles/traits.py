@@ -23,7 +23,9 @@ import pyarrow as pa
 
 from config.loader import ConfigError
 from config.profiles import CustomTrait, TraitsConfig
-from profiles.expressions import ExpressionError, compile_condition, quote_identifier as q, relation_catalog
+from profiles.expressions import (
+    ExpressionError, compile_condition, evaluation_failure, fields_used, quote_identifier as q, relation_catalog,
+)
 from profiles.golden import GOLDEN_TABLE, _existing_columns, require_tables
 from warehouse.sql import transaction
 
@@ -135,7 +137,7 @@ def _custom_trait_sql(con: duckdb.DuckDBPyConnection, trait: CustomTrait, index:
     relation = f"raw.{trait.stream}"
     if not _relation_exists(con, relation):
         return None
-    catalog = relation_catalog(con, relation, alias="r")
+    catalog = relation_catalog(con, relation, alias="r", text_holds_json=True)
     where_key = f"traits.custom[{index}]"
     for role, column in (("key", spec.key), ("time", spec.time)):
         if column not in catalog:
@@ -186,6 +188,20 @@ def _custom_trait_sql(con: duckdb.DuckDBPyConnection, trait: CustomTrait, index:
     return sql, value_params + [spec.source] + params
 
 
+def _first_failing_custom_trait(con: duckdb.DuckDBPyConnection,
+                                checks: list[tuple[int, str, list]]) -> tuple[int, str] | None:
+    """(index, DuckDB error type) of the first declared trait whose query fails over the data.
+
+    Each runs alone first, so a failure is pinned to its trait and DuckDB's message (which may
+    quote a record's value) never leaves this function."""
+    for index, sql, params in checks:
+        try:
+            con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()
+        except duckdb.Error as exc:
+            return index, type(exc).__name__
+    return None
+
+
 def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_file: str | Path = "config/profiles.yaml") -> dict:
     """Rebuild `profiles.traits` and the `profiles.customer_360` view (golden + traits)."""
     require_tables(con, [GOLDEN_TABLE, "identity.record_map", "identity.normalized_records"],
@@ -222,6 +238,7 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
         con.unregister("_trait_phone_region_arrow")
 
     custom_selects, custom_joins, custom_params, skipped = [], [], [], []
+    custom_checks: list[tuple[int, str, list]] = []
     for i, trait in enumerate(config.custom):
         compiled = _custom_trait_sql(con, trait, i, config, run_date, config_file)
         if compiled is None:
@@ -229,6 +246,7 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
             custom_selects.append(f"CAST(NULL AS BIGINT) AS {q(trait.name)}")
             continue
         sql, params = compiled
+        custom_checks.append((i, sql, params))
         alias = f"ct{i}"
         custom_joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.customer_id = g.customer_id")
         custom_params += params
@@ -245,86 +263,102 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
 
     custom_cols = "".join(", " + s for s in custom_selects)
     base_params = [run_date, run_date, run_date, run_date, config.base_currency]
-    with transaction(con):
-        con.execute(
-            f"""
-            CREATE OR REPLACE TABLE {TRAITS_TABLE} AS
-            WITH base AS (
-                SELECT g.customer_id,
-                       CAST(? AS DATE) AS run_date,
-                       a.first_seen, a.last_seen,
-                       date_diff('day', CAST(a.last_seen AS DATE), CAST(? AS DATE)) AS days_since_last_seen,
-                       coalesce(a.records, 0) AS records,
-                       coalesce(a.web_events, 0) AS web_events, coalesce(a.app_events, 0) AS app_events,
-                       coalesce(a.social_events, 0) AS social_events,
-                       coalesce(a.social_interactions, 0) AS social_interactions,
-                       coalesce(a.social_leads, 0) AS social_leads,
-                       coalesce(o.orders, 0) AS orders, coalesce(o.completed_orders, 0) AS completed_orders,
-                       coalesce(o.store_orders, 0) AS store_orders, coalesce(o.web_orders, 0) AS web_orders,
-                       coalesce(o.revenue, 0) AS revenue,
-                       CASE WHEN o.completed_orders > 0 THEN round(o.revenue / o.completed_orders, 2) END AS avg_order_value,
-                       o.first_order_at, o.last_order_at,
-                       date_diff('day', CAST(o.last_order_at AS DATE), CAST(? AS DATE)) AS days_since_last_order,
-                       date_diff('day', CAST(o.first_order_at AS DATE), CAST(? AS DATE)) AS days_since_first_order,
-                       coalesce(o.orders_unconverted, 0) AS orders_unconverted,
-                       CAST(? AS VARCHAR) AS base_currency,
-                       lower(split_part(g.email, '@', 2)) AS email_domain,
-                       pr.region AS phone_country,
-                       g.country AS golden_country
-                       {custom_cols}
-                FROM {GOLDEN_TABLE} g
-                LEFT JOIN _trait_activity a ON a.customer_id = g.customer_id
-                LEFT JOIN _trait_orders o ON o.customer_id = g.customer_id
-                LEFT JOIN _trait_phone_region pr ON pr.phone = g.phone
-                {' '.join(custom_joins)}
-            ),
-            scored AS (
-                -- Quintile scores over buyers: the midpoint of a value's tie group in the ranking
-                -- (mean of percent_rank and cume_dist), so tied customers share a score and a
-                -- crowd of one-order buyers lands low, not high, on frequency.
-                SELECT *,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
-                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)
-                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)) / 2))
-                    END AS rfm_recency,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
-                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)
-                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)) / 2))
-                    END AS rfm_frequency,
-                    CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
-                        percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)
-                        + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)) / 2))
-                    END AS rfm_monetary
-                FROM base
+    error_type = None
+    try:
+        with transaction(con):
+            con.execute(
+                f"""
+                CREATE OR REPLACE TABLE {TRAITS_TABLE} AS
+                WITH base AS (
+                    SELECT g.customer_id,
+                           CAST(? AS DATE) AS run_date,
+                           a.first_seen, a.last_seen,
+                           date_diff('day', CAST(a.last_seen AS DATE), CAST(? AS DATE)) AS days_since_last_seen,
+                           coalesce(a.records, 0) AS records,
+                           coalesce(a.web_events, 0) AS web_events, coalesce(a.app_events, 0) AS app_events,
+                           coalesce(a.social_events, 0) AS social_events,
+                           coalesce(a.social_interactions, 0) AS social_interactions,
+                           coalesce(a.social_leads, 0) AS social_leads,
+                           coalesce(o.orders, 0) AS orders, coalesce(o.completed_orders, 0) AS completed_orders,
+                           coalesce(o.store_orders, 0) AS store_orders, coalesce(o.web_orders, 0) AS web_orders,
+                           coalesce(o.revenue, 0) AS revenue,
+                           CASE WHEN o.completed_orders > 0 THEN round(o.revenue / o.completed_orders, 2) END AS avg_order_value,
+                           o.first_order_at, o.last_order_at,
+                           date_diff('day', CAST(o.last_order_at AS DATE), CAST(? AS DATE)) AS days_since_last_order,
+                           date_diff('day', CAST(o.first_order_at AS DATE), CAST(? AS DATE)) AS days_since_first_order,
+                           coalesce(o.orders_unconverted, 0) AS orders_unconverted,
+                           CAST(? AS VARCHAR) AS base_currency,
+                           lower(split_part(g.email, '@', 2)) AS email_domain,
+                           pr.region AS phone_country,
+                           g.country AS golden_country
+                           {custom_cols}
+                    FROM {GOLDEN_TABLE} g
+                    LEFT JOIN _trait_activity a ON a.customer_id = g.customer_id
+                    LEFT JOIN _trait_orders o ON o.customer_id = g.customer_id
+                    LEFT JOIN _trait_phone_region pr ON pr.phone = g.phone
+                    {' '.join(custom_joins)}
+                ),
+                scored AS (
+                    -- Quintile scores over buyers: the midpoint of a value's tie group in the ranking
+                    -- (mean of percent_rank and cume_dist), so tied customers share a score and a
+                    -- crowd of one-order buyers lands low, not high, on frequency.
+                    SELECT *,
+                        CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                            percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)
+                            + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY days_since_last_order DESC)) / 2))
+                        END AS rfm_recency,
+                        CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                            percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)
+                            + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY completed_orders)) / 2))
+                        END AS rfm_frequency,
+                        CASE WHEN completed_orders > 0 THEN least(5, 1 + floor(5 * (
+                            percent_rank() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)
+                            + cume_dist() OVER (PARTITION BY completed_orders > 0 ORDER BY revenue)) / 2))
+                        END AS rfm_monetary
+                    FROM base
+                )
+                SELECT * EXCLUDE (golden_country, rfm_recency, rfm_frequency, rfm_monetary),
+                       CAST(rfm_recency AS INTEGER) AS rfm_recency, CAST(rfm_frequency AS INTEGER) AS rfm_frequency,
+                       CAST(rfm_monetary AS INTEGER) AS rfm_monetary,
+                       CAST(CAST(rfm_recency AS INTEGER) AS VARCHAR) || CAST(CAST(rfm_frequency AS INTEGER) AS VARCHAR)
+                           || CAST(CAST(rfm_monetary AS INTEGER) AS VARCHAR) AS rfm_score,
+                       {rfm_case} AS rfm_segment,
+                       CASE WHEN greatest(web_events, app_events, social_events, store_orders) = 0 THEN NULL
+                            WHEN web_events >= greatest(app_events, social_events, store_orders) THEN 'web'
+                            WHEN app_events >= greatest(social_events, store_orders) THEN 'app'
+                            WHEN social_events >= store_orders THEN 'social'
+                            ELSE 'store' END AS preferred_channel,
+                       CASE WHEN email_domain IS NULL OR email_domain = '' THEN NULL
+                            WHEN email_domain IN (SELECT unnest(CAST(? AS VARCHAR[]))) THEN 'free'
+                            ELSE 'company' END AS email_domain_type,
+                       coalesce(golden_country, phone_country) AS country_inferred,
+                       CASE WHEN golden_country IS NOT NULL THEN 'address'
+                            WHEN phone_country IS NOT NULL THEN 'phone' END AS country_inferred_from
+                FROM scored
+                ORDER BY customer_id
+                """,
+                base_params + custom_params + [config.no_orders_segment] + rfm_params
+                + [[d.lower() for d in config.free_mail_domains]],
             )
-            SELECT * EXCLUDE (golden_country, rfm_recency, rfm_frequency, rfm_monetary),
-                   CAST(rfm_recency AS INTEGER) AS rfm_recency, CAST(rfm_frequency AS INTEGER) AS rfm_frequency,
-                   CAST(rfm_monetary AS INTEGER) AS rfm_monetary,
-                   CAST(CAST(rfm_recency AS INTEGER) AS VARCHAR) || CAST(CAST(rfm_frequency AS INTEGER) AS VARCHAR)
-                       || CAST(CAST(rfm_monetary AS INTEGER) AS VARCHAR) AS rfm_score,
-                   {rfm_case} AS rfm_segment,
-                   CASE WHEN greatest(web_events, app_events, social_events, store_orders) = 0 THEN NULL
-                        WHEN web_events >= greatest(app_events, social_events, store_orders) THEN 'web'
-                        WHEN app_events >= greatest(social_events, store_orders) THEN 'app'
-                        WHEN social_events >= store_orders THEN 'social'
-                        ELSE 'store' END AS preferred_channel,
-                   CASE WHEN email_domain IS NULL OR email_domain = '' THEN NULL
-                        WHEN email_domain IN (SELECT unnest(CAST(? AS VARCHAR[]))) THEN 'free'
-                        ELSE 'company' END AS email_domain_type,
-                   coalesce(golden_country, phone_country) AS country_inferred,
-                   CASE WHEN golden_country IS NOT NULL THEN 'address'
-                        WHEN phone_country IS NOT NULL THEN 'phone' END AS country_inferred_from
-            FROM scored
-            ORDER BY customer_id
-            """,
-            base_params + custom_params + [config.no_orders_segment] + rfm_params
-            + [[d.lower() for d in config.free_mail_domains]],
-        )
-        # Segments and exports read one relation: every profile field and every trait.
-        con.execute(
-            f"CREATE OR REPLACE VIEW {CUSTOMER_VIEW} AS SELECT g.*, t.* EXCLUDE (customer_id) "
-            f"FROM {GOLDEN_TABLE} g JOIN {TRAITS_TABLE} t USING (customer_id)"
-        )
+            # Segments and exports read one relation: every profile field and every trait.
+            con.execute(
+                f"CREATE OR REPLACE VIEW {CUSTOMER_VIEW} AS SELECT g.*, t.* EXCLUDE (customer_id) "
+                f"FROM {GOLDEN_TABLE} g JOIN {TRAITS_TABLE} t USING (customer_id)"
+            )
+    except duckdb.Error as exc:
+        error_type = type(exc).__name__
+    if error_type is not None:
+        # Outside the except block: DuckDB's message (chained or not) may quote a record's value.
+        failure = _first_failing_custom_trait(con, custom_checks)
+        if failure is None:
+            raise RuntimeError(f"building profiles.traits failed ({error_type}); the database's message is "
+                               "withheld because it may quote a customer's value")
+        index, error_type = failure
+        trait = config.custom[index]
+        fields = sorted(({trait.field} if trait.field else set())
+                        | (fields_used(trait.where) if trait.where is not None else set()))
+        raise ConfigError([(config_file, f"traits.custom[{index}]",
+                            f"trait {trait.name!r} " + evaluation_failure(error_type, fields or ["(none)"]))])
     for table in ("_trait_rates", "_trait_activity", "_trait_orders", "_trait_phone_region"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     rows = con.execute(

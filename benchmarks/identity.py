@@ -47,6 +47,7 @@ import argparse
 import json
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -199,7 +200,7 @@ def run_ours_file(files, cdp: str, out: Path, timeout: float) -> dict:
     from _metrics import run_measured, score
 
     out.unlink(missing_ok=True)
-    run = run_measured([cdp, "resolve-file", str(files.csv), "--mapping", str(files.mapping), "--out", str(out)],
+    run = run_measured([*shlex.split(cdp), "resolve-file", str(files.csv), "--mapping", str(files.mapping), "--out", str(out)],
                        timeout)
     result = {"seconds": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "maxrss_mb": run["maxrss_mb"],
               "tree_peak_mb": run["tree_peak_mb"], "output": run["stdout"].strip()[-2000:]}
@@ -324,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splink-extra-thresholds", type=float, nargs="*", default=[0.5, 0.9, 0.99],
                         help="Splink also clustered at these after its timed run (F1 in the JSON)")
     parser.add_argument("--cdp", default=str(Path(sys.executable).with_name("cdp")),
-                        help="the cdp executable (default: the one beside this python)")
+                        help="the cdp command, split like a shell would (default: the cdp beside this python); "
+                             "e.g. another checkout's CLI run by this venv's python")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each system this many times, each in a fresh process (no warm caches), "
                              "and keep the fastest (shared machines)")

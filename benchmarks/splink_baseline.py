@@ -127,9 +127,18 @@ def prepare_sql(spec: dict) -> tuple[str, dict[str, str]]:
             f"all_varchar=true)"), kinds
 
 
-def comparisons_for(kinds: dict[str, str]) -> list:
+ADDRESS_KINDS = ("street", "city", "region", "country", "text")
+
+
+def comparisons_for(kinds: dict[str, str], address: str = "postcode") -> list:
+    """One comparison per prepared column. address="postcode" (Splink's examples: FEBRL3 compares
+    street_number and postcode, the 50k example postcode alone) leaves out the other address
+    columns when there is a postcode; "all" compares every column."""
+    has_postcode = "postcode" in kinds.values()
     out = []
     for name, kind in kinds.items():
+        if address == "postcode" and has_postcode and kind in ADDRESS_KINDS:
+            continue
         if kind in NAME_KINDS:
             out.append(cl.NameComparison(name).configure(term_frequency_adjustments=True))
         elif kind == "dob":
@@ -205,12 +214,14 @@ def em_rules_for(kinds: dict[str, str]) -> list:
         rules.append(block_on(first, last))
     elif full:
         rules.append(block_on(full))
-    for kind in ("dob", "postcode"):
+    if _first(kinds, "dob"):
+        rules.append(block_on(_first(kinds, "dob")))
+    # an address block only when names and dob cannot make two sessions: within one postcode
+    # EM can take "same household" (same surname, street, phone) for the match class
+    for kind in ("postcode", "city", "email", "phone"):
         column = _first(kinds, kind)
-        if column:
+        if column and len(rules) < 2:
             rules.append(block_on(column))
-    if len(rules) < 2:
-        rules += [block_on(c) for c in (_first(kinds, k) for k in ("city", "email", "phone")) if c][:2 - len(rules)]
     return rules
 
 
@@ -230,7 +241,7 @@ def file_main(args: argparse.Namespace) -> int:
     settings = SettingsCreator(
         link_type="dedupe_only", unique_id_column_name="unique_id",
         blocking_rules_to_generate_predictions=rules,
-        comparisons=comparisons_for(kinds),
+        comparisons=comparisons_for(kinds, args.address),
         retain_intermediate_calculation_columns=False, retain_matching_columns=False,
     )
     linker = Linker(df, settings, log_level="WARNING")
@@ -383,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also cluster at these (after the timed part)")
     parser.add_argument("--single-rule-cap", type=float, default=5e6,
                         help="a one-field blocking rule is used when it yields at most this many pairs")
+    parser.add_argument("--address", choices=["postcode", "all"], default="postcode",
+                        help="postcode: address compared by postcode (and house number) only, as Splink's "
+                             "examples do; all: street, city, region, country and text too")
     parser.add_argument("--u-pairs", type=float, default=1e7, help="random pairs for u")
     parser.add_argument("--em-pairs", type=float, default=5e6, help="at most this many pairs per EM session")
     return file_main(parser.parse_args(argv))

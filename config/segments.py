@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -138,6 +138,16 @@ class SegmentDefinition(BaseModel):
     description: str = ""
     where: Any = Field(description="the membership condition")
     marketing: bool = Field(True, description="exports of this segment are marketing: consent applies")
+    purposes: list[Literal["marketing", "analytics"]] | None = Field(
+        None, description="consent purposes every export of this segment needs (default: marketing, "
+        "unless `marketing: false`)")
+
+    @property
+    def consent_purposes(self) -> list[str]:
+        """The consent purposes a member must have granted to be exported."""
+        if self.purposes is not None:
+            return sorted(set(self.purposes))
+        return ["marketing"] if self.marketing else []
 
     @field_validator("where")
     @classmethod

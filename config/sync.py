@@ -59,8 +59,12 @@ class HttpTargetSettings(_Strict):
 class TargetSettings(_Strict):
     kind: Literal["file", "sql", "http"]
     enabled: bool = True
-    purpose: Literal["marketing", "operational"] = Field(
-        "operational", description="marketing targets only receive customers who consented"
+    purpose: Literal["marketing", "analytics", "operational"] = Field(
+        "operational", description="marketing targets only receive customers who consented to marketing, "
+        "analytics targets those who consented to analytics"
+    )
+    purposes: list[Literal["marketing", "analytics"]] | None = Field(
+        None, description="consent purposes this target's use needs, all of them (default: from `purpose`)"
     )
     mapping: dict[str, str] = Field(
         description="CRM field <- profile field (a `profiles.golden` column, a `profiles.traits` "
@@ -82,6 +86,13 @@ class TargetSettings(_Strict):
                 raise ValueError(f"CRM field {crm_field!r} is reserved by the change feed")
         return value
 
+    @property
+    def consent_purposes(self) -> list[str]:
+        """The consent purposes a customer must have granted to be sent to this target."""
+        if self.purposes is not None:
+            return sorted(set(self.purposes))
+        return [self.purpose] if self.purpose in ("marketing", "analytics") else []
+
     @model_validator(mode="after")
     def _settings_for_kind(self) -> "TargetSettings":
         if self.kind == "file" and self.file is None:
@@ -97,6 +108,12 @@ class ConsentSettings(_Strict):
     unknown_allows_marketing: bool = Field(
         False, description="whether a customer with no recorded consent may receive marketing"
     )
+    unknown_allows_analytics: bool = Field(
+        False, description="whether a customer with no recorded consent may be used for analytics"
+    )
+
+    def unknown_allows(self, purpose: str) -> bool:
+        return bool(getattr(self, f"unknown_allows_{purpose}"))
 
 
 class SyncSettings(_Strict):

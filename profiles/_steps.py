@@ -45,9 +45,13 @@ def export(home: str | Path, segment: str, **options) -> dict:
 
     config = load_segments_config()
     definition = config.segments.get(segment)
-    marketing = definition.marketing if definition is not None else True
+    # The segment's declared consent purposes, plus any the caller asks for (e.g. `--purpose`).
+    declared = definition.consent_purposes if definition is not None else ["marketing"]
+    if "marketing" in options and not options.pop("marketing"):
+        declared = [p for p in declared if p != "marketing"]
+    purposes = sorted(set(declared) | set(options.pop("purposes", None) or []))
     con = connect_home(home)
     try:
-        return export_segment(con, home, segment, marketing=options.pop("marketing", marketing), **options)
+        return export_segment(con, home, segment, purposes=purposes, **options)
     finally:
         con.close()

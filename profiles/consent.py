@@ -5,8 +5,10 @@ Web and app events carry Segment's `context.consent.categoryPreferences` (`marke
 purpose wins (ties broken by source and record id, so reruns are identical). The result is
 `profiles.consent` (`customer_id`, `purpose`, `granted`, `updated_at`, `source`, `record_id`).
 
-`marketing_allowed(con)` is what exports and marketing syncs call: customers with no recorded
-choice are NOT allowed unless `consent.unknown_allows_marketing` says otherwise (GDPR default).
+Segments, exports and sync targets declare the purposes their use needs (`purposes:`); they call
+`allowed_sql(con, purposes)`: a customer must have granted every one of them. Customers with no
+recorded choice are NOT allowed unless `consent.unknown_allows_<purpose>` says otherwise (GDPR
+default).
 """
 from __future__ import annotations
 
@@ -135,37 +137,61 @@ def build_consent(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT count(*) FROM {CONSENT_TABLE}").fetchone()[0]
 
 
-def _unknown_allows_marketing() -> bool:
+def _unknown_allows(purpose: str) -> bool:
     from config.sync import load_sync_settings
 
-    return load_sync_settings().consent.unknown_allows_marketing
+    return load_sync_settings().consent.unknown_allows(purpose)
 
 
-def marketing_allowed_sql(con: duckdb.DuckDBPyConnection, unknown_allowed: bool | None = None) -> str:
-    """A SELECT of `customer_id`s that may receive marketing, to join against in SQL.
+def allowed_sql(con: duckdb.DuckDBPyConnection, purposes: list[str] | tuple[str, ...],
+                unknown_allowed: dict[str, bool] | None = None) -> str | None:
+    """A SELECT of the `customer_id`s who may be used for EVERY purpose in `purposes`, to join
+    against in SQL; None when `purposes` is empty (no consent needed).
 
-    Builds `profiles.consent` first when it does not exist yet. The text contains no user input.
+    A customer with no recorded statement for a purpose is refused unless `unknown_allowed[purpose]`
+    (default: config/sync.yaml `consent.unknown_allows_<purpose>`, false as GDPR asks). Builds
+    `profiles.consent` first when it does not exist yet. The text contains no user input.
     """
-    if unknown_allowed is None:
-        unknown_allowed = _unknown_allows_marketing()
+    purposes = sorted(set(purposes))
+    unknown = [p for p in purposes if p not in PURPOSES]
+    if unknown:
+        raise ValueError(f"unknown consent purpose(s) {unknown}; use {', '.join(PURPOSES)}")
+    if not purposes:
+        return None
     if not relation_exists(con, "profiles", "consent"):
         build_consent(con)
-    if not unknown_allowed:
-        return (
-            f"SELECT customer_id FROM {CONSENT_TABLE} WHERE purpose = 'marketing' AND granted"
-        )
     universe = (
         "SELECT customer_id FROM profiles.golden"
         if relation_exists(con, "profiles", "golden")
         else "SELECT DISTINCT customer_id FROM identity.record_map"
     )
-    return (
-        f"SELECT customer_id FROM ({universe}) WHERE customer_id NOT IN ("
-        f"SELECT customer_id FROM {CONSENT_TABLE} WHERE purpose = 'marketing' AND NOT granted)"
-    )
+    parts = []
+    for purpose in purposes:
+        allows_unknown = (unknown_allowed or {}).get(purpose)
+        if allows_unknown is None:
+            allows_unknown = _unknown_allows(purpose)
+        if allows_unknown:
+            parts.append(f"customer_id NOT IN (SELECT customer_id FROM {CONSENT_TABLE} "
+                         f"WHERE purpose = '{purpose}' AND NOT granted)")
+        else:
+            parts.append(f"customer_id IN (SELECT customer_id FROM {CONSENT_TABLE} "
+                         f"WHERE purpose = '{purpose}' AND granted)")
+    return f"SELECT customer_id FROM ({universe}) WHERE {' AND '.join(parts)}"
+
+
+def marketing_allowed_sql(con: duckdb.DuckDBPyConnection, unknown_allowed: bool | None = None) -> str:
+    """`allowed_sql` for marketing alone (what marketing exports and syncs have always called)."""
+    return allowed_sql(con, ["marketing"], None if unknown_allowed is None else {"marketing": unknown_allowed})
 
 
 def marketing_allowed(con: duckdb.DuckDBPyConnection, unknown_allowed: bool | None = None) -> set[str]:
     """The customer ids that may receive marketing (consent granted; unknown per config, default no)."""
     rows = con.execute(marketing_allowed_sql(con, unknown_allowed)).fetchall()
     return {row[0] for row in rows}
+
+
+def allowed(con: duckdb.DuckDBPyConnection, purposes: list[str], unknown_allowed: dict[str, bool] | None = None
+            ) -> set[str] | None:
+    """The customer ids allowed every purpose; None when no purpose is asked."""
+    sql = allowed_sql(con, purposes, unknown_allowed)
+    return None if sql is None else {row[0] for row in con.execute(sql).fetchall()}

@@ -1,32 +1,36 @@
 """Export a segment's members: CSV/Parquet with chosen fields, or a hashed ad-platform audience.
 
-Audience files carry only SHA-256 hashes (lowercase hex) of normalized identifiers, in the
-customer-match forms the platforms document:
+Audience files carry only SHA-256 hashes (lowercase hex) of identifiers normalized as each platform
+documents it, from the address AS THE PERSON TYPED IT (the staging record the golden email came
+from), never from our matching key (which also drops Gmail dots and `+tags`):
 - Google Ads Customer Match (`--platform google`): columns `Email`, `Phone`. Email trimmed and
-  lowercased (our identity normalization also drops dots and `+tags` of gmail.com addresses, as
-  Google asks); phone in E.164 WITH the leading `+` (e.g. `+34612345678`).
-- Meta custom audiences (`--platform meta`): columns `email`, `phone`. Email trimmed and lowercased;
-  phone as digits only WITH the country code and WITHOUT `+` (e.g. `34612345678`).
+  lowercased, and for gmail.com / googlemail.com addresses the dots before the `@` removed (Google's
+  documented rule; nothing else changes); phone in E.164 WITH the leading `+` (`+34612345678`).
+- Meta custom audiences (`--platform meta`): columns `email`, `phone`. Email trimmed and lowercased
+  only (Meta does not canonicalize); phone as digits only WITH the country code and WITHOUT `+`
+  (`34612345678`).
+
+Exports are written inside `HOME/exports` only: a destination is a name (never a path) and `--out`
+must lie under `HOME/exports`, so `cdp forget` finds and cleans every file ever exported.
 
 `--changes` writes only who entered or left since the last export of the segment to the same
 destination (by default the format, e.g. `audience-google`): the set each export wrote is kept in
 `segments.export_state` (segment, destination, customer_id, exported_at), so the next diff is exact
 even when consent changed in between. Every export is logged in `segments.exports`.
 
-Consent: exports of a segment marked `marketing` (the default) keep only customers for whom
-`profiles.consent` allows marketing, when that module is installed.
+Consent: an export keeps only members who granted every consent purpose the segment declares
+(`purposes:` in config/segments.yaml; `marketing` by default) plus any the caller adds.
 """
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from profiles.expressions import ExpressionError, quote_identifier as q, relation_catalog, resolve_field
 from profiles.golden import _existing_columns
@@ -59,26 +63,51 @@ def ensure_export_tables(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE IF NOT EXISTS {EXPORT_LOG} (
             segment VARCHAR, destination VARCHAR, format VARCHAR, file VARCHAR, rows BIGINT,
             members BIGINT, entered BIGINT, exited BIGINT, consent_excluded BIGINT, without_identifier BIGINT,
-            changes_only BOOLEAN, consent_applied BOOLEAN, exported_at TIMESTAMP)"""
+            changes_only BOOLEAN, consent_applied BOOLEAN, exported_at TIMESTAMP, purposes VARCHAR)"""
     )
+    con.execute(f"ALTER TABLE {EXPORT_LOG} ADD COLUMN IF NOT EXISTS purposes VARCHAR")
 
 
-def _consent_sql(con: duckdb.DuckDBPyConnection) -> str | None:
-    """A SELECT of customer_ids allowed marketing, or None when the consent module is not installed."""
-    try:
-        consent = importlib.import_module("profiles.consent")
-    except ImportError:
-        return None
-    if hasattr(consent, "marketing_allowed_sql"):
-        return consent.marketing_allowed_sql(con)
-    if hasattr(consent, "marketing_allowed"):
-        allowed = consent.marketing_allowed(con)
-        con.execute("CREATE OR REPLACE TEMP TABLE _export_allowed (customer_id VARCHAR)")
-        con.register("_export_allowed_arrow", pa.table({"customer_id": sorted(allowed)}, schema=pa.schema([("customer_id", pa.string())])))
-        con.execute("INSERT INTO _export_allowed SELECT customer_id FROM _export_allowed_arrow")
-        con.unregister("_export_allowed_arrow")
-        return "SELECT customer_id FROM _export_allowed"
-    return None
+_DESTINATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_destination(destination: str) -> str:
+    if not _DESTINATION.match(destination) or ".." in destination:
+        raise ExportError(f"--destination {destination!r}: a destination is a name (letters, digits, '.', '_', '-'; "
+                          "at most 64), not a path; exports are written under HOME/exports/segments/SEGMENT/")
+    return destination
+
+
+def _check_out(out: Path, home: Path) -> Path:
+    """`out` resolved, refused unless it lies inside HOME/exports (symlinks followed)."""
+    exports = HomeLayout(home).exports.resolve()
+    target = (Path(out) if Path(out).is_absolute() else Path.cwd() / out).resolve()
+    if not target.is_relative_to(exports) or target == exports:
+        raise ExportError(f"--out {out}: outside {exports}; exports stay inside the home's export folder so "
+                          "`cdp forget` can clean them: give a file under it, or leave --out out")
+    return target
+
+
+def google_email_sql(email: str) -> str:
+    """Google's documented email normalization, in SQL: trim, lowercase, and for gmail.com and
+    googlemail.com the dots of the part before the @ removed."""
+    e = f"lower(trim({email}))"
+    return (f"CASE WHEN split_part({e}, '@', -1) IN ('gmail.com', 'googlemail.com') "
+            f"THEN replace(regexp_extract({e}, '^(.*)@[^@]*$', 1), '.', '') || '@' || split_part({e}, '@', -1) "
+            f"ELSE {e} END")
+
+
+def meta_email_sql(email: str) -> str:
+    """Meta's documented email normalization: trim and lowercase, nothing more."""
+    return f"lower(trim({email}))"
+
+
+def audience_email_forms(raw: str) -> set[str]:
+    """The forms of one address as typed that an audience file hashes (for `cdp forget`)."""
+    e = raw.strip().lower()
+    local, _, domain = e.rpartition("@")
+    google = f"{local.replace('.', '')}@{domain}" if domain in ("gmail.com", "googlemail.com") and local else e
+    return {e, google}
 
 
 def _write_atomically(frame: pl.DataFrame, out: Path, kind: str) -> None:
@@ -103,8 +132,12 @@ def export_segment(
     destination: str | None = None,
     marketing: bool = True,
     now: dt.datetime | None = None,
+    purposes: list[str] | None = None,
 ) -> dict:
-    """Write one export file for `segment`; return what was written (counts only, never values)."""
+    """Write one export file for `segment`; return what was written (counts only, never values).
+
+    `purposes`: the consent purposes a member must have granted (default: marketing when
+    `marketing`, else none)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if platform not in PLATFORMS:
@@ -115,10 +148,15 @@ def export_segment(
     if not _existing_columns(con, CUSTOMER_VIEW):
         raise ExportError("no profiles yet: run `cdp profiles --home HOME` first")
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    destination = destination or (f"audience-{platform}" if fmt == "audience" else fmt)
+    destination = _check_destination(destination or (f"audience-{platform}" if fmt == "audience" else fmt))
+    if out is not None:
+        out = _check_out(Path(out), Path(home))
     ensure_export_tables(con)
 
-    consent_sql = _consent_sql(con) if marketing else None
+    from profiles.consent import allowed_sql
+
+    purposes = sorted(set(purposes if purposes is not None else (["marketing"] if marketing else [])))
+    consent_sql = allowed_sql(con, purposes)
     allowed_clause = f"AND m.customer_id IN ({consent_sql})" if consent_sql else ""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _export_now AS
@@ -158,10 +196,20 @@ def export_segment(
             raise ExportError("--fields does not apply to audience exports: they carry hashed email and phone only")
         phone = "p.phone" if platform == "google" else "ltrim(p.phone, '+')"
         email_col, phone_col = ("Email", "Phone") if platform == "google" else ("email", "phone")
+        # The address as the person typed it: the staging record the golden email came from
+        # (our normalized matching key when that record is gone).
+        typed, typed_join = "p.email", ""
+        view_cols = set(catalog)
+        if {"email_source", "email_record_id"} <= view_cols and _existing_columns(con, "staging.customer_records"):
+            typed = "coalesce(nullif(trim(s.email), ''), p.email)"
+            typed_join = ("LEFT JOIN staging.customer_records s ON p.email IS NOT NULL AND s.source = p.email_source "
+                          "AND s.record_id = p.email_record_id")
+        email = google_email_sql(typed) if platform == "google" else meta_email_sql(typed)
         sql = f"""
-            SELECT CASE WHEN p.email IS NOT NULL THEN sha256(lower(trim(p.email))) END AS {q(email_col)},
+            SELECT CASE WHEN p.email IS NOT NULL THEN sha256({email}) END AS {q(email_col)},
                    CASE WHEN p.phone IS NOT NULL THEN sha256({phone}) END AS {q(phone_col)}{change_col}
             FROM _export_rows r LEFT JOIN {CUSTOMER_VIEW} p ON p.customer_id = r.customer_id
+            {typed_join}
             WHERE p.email IS NOT NULL OR p.phone IS NOT NULL
             ORDER BY {'r.change, ' if changes else ''}1, 2
         """
@@ -207,14 +255,17 @@ def export_segment(
             [segment, destination, now],
         )
         con.execute(
-            f"INSERT INTO {EXPORT_LOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))",
+            f"INSERT INTO {EXPORT_LOG} (segment, destination, format, file, rows, members, entered, exited, "
+            "consent_excluded, without_identifier, changes_only, consent_applied, exported_at, purposes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), ?)",
             [segment, destination, fmt, str(out), frame.height, members, entered, exited, members - exportable,
-             without_identifier, changes, consent_sql is not None, now],
+             without_identifier, changes, consent_sql is not None, now, ",".join(purposes) or None],
         )
     for table in ("_export_now", "_export_before", "_export_rows", "_export_allowed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     result = {"segment": segment, "destination": destination, "format": fmt, "file": str(out), "rows": frame.height,
               "members": members, "entered": entered, "exited": exited, "consent_excluded": members - exportable,
-              "consent_applied": consent_sql is not None, "without_identifier": without_identifier}
+              "consent_applied": consent_sql is not None, "purposes": purposes,
+              "without_identifier": without_identifier}
     log.info("exported segment %s to %s: %s rows", segment, destination, frame.height)
     return result

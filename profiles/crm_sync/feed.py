@@ -88,11 +88,12 @@ def build_current(con: duckdb.DuckDBPyConnection, target: str, settings: TargetS
         raise ValueError("no profiles.golden table in this warehouse: run `cdp profiles` before `cdp sync`")
     parts, uses_traits = _field_expressions(con, target, settings.mapping)
     join = "LEFT JOIN profiles.traits t ON t.customer_id = g.customer_id" if uses_traits else ""
-    where = ""
-    if settings.purpose == "marketing":
-        from profiles.consent import marketing_allowed_sql
+    from profiles.consent import allowed_sql
 
-        where = f"WHERE g.customer_id IN ({marketing_allowed_sql(con)})"
+    # A marketing (or analytics) target only holds customers who granted that purpose; one who
+    # withdraws it gets a delete (reason consent_withdrawn).
+    consented = allowed_sql(con, settings.consent_purposes)
+    where = f"WHERE g.customer_id IN ({consented})" if consented else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sync_current AS

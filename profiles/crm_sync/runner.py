@@ -145,7 +145,7 @@ def sync_connection(con: duckdb.DuckDBPyConnection, target_name: str, settings: 
     result.failed = len(upserts_failed) + len(deletes_failed)
     con.execute(
         "INSERT INTO ops.sync_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, target_name, target_settings.kind, target_settings.purpose, started,
+        [run_id, target_name, target_settings.kind, "+".join(target_settings.consent_purposes) or target_settings.purpose, started,
          datetime.now(timezone.utc).replace(tzinfo=None), result.new, result.updated, result.deleted,
          result.failed, result.unchanged, result.batches, result.status,
          "; ".join(result.errors) or None],

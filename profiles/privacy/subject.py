@@ -86,6 +86,11 @@ class Subject:
         values |= self.customer_ids
         values |= {sha256_hex(v) for v in set(self.emails) | set(self.phones)}
         values |= {sha256_hex(p.lstrip("+")) for p in self.phones}
+        # Audience files hash the address as typed, per platform (profiles.exports).
+        from profiles.exports import audience_email_forms
+
+        values |= {sha256_hex(form) for typed in self.raw_spellings if "@" in typed
+                   for form in audience_email_forms(typed)}
         return sorted({v.lower() for v in values if v and len(v.strip()) >= _MIN_NEEDLE})
 
 

@@ -38,14 +38,14 @@ def con(built_profile_warehouse):
 
 def test_csv_and_parquet_with_chosen_fields(con, built_profile_warehouse, tmp_path):
     result = export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["full_name", "revenue", "order_ids"],
-                            out=tmp_path / "b.csv", marketing=False)
-    frame = pl.read_csv(tmp_path / "b.csv")
+                            out=built_profile_warehouse / "exports" / "b.csv", marketing=False)
+    frame = pl.read_csv(built_profile_warehouse / "exports" / "b.csv")
     assert frame.columns == ["customer_id", "full_name", "revenue", "order_ids"]
     assert frame["customer_id"].to_list() == ["cus_john", "cus_juan", "cus_maria"] and result["rows"] == 3
     assert frame.filter(pl.col("customer_id") == "cus_maria")["order_ids"][0] == "o-m1|o-m2|o-m3"
     export_segment(con, built_profile_warehouse, "buyers", "parquet", fields=["customer_id", "emails", "rfm_segment"],
-                   out=tmp_path / "b.parquet", marketing=False)
-    parquet = pl.read_parquet(tmp_path / "b.parquet")
+                   out=built_profile_warehouse / "exports" / "b.parquet", marketing=False)
+    parquet = pl.read_parquet(built_profile_warehouse / "exports" / "b.parquet")
     assert parquet.schema["emails"] == pl.List(pl.String) and parquet.height == 3
     # Default path lives under HOME/exports/segments/<segment>/.
     default = export_segment(con, built_profile_warehouse, "buyers", "csv", marketing=False)
@@ -59,18 +59,20 @@ def test_unknown_field_and_unmaterialized_segment_are_clear_errors(con, built_pr
         export_segment(con, built_profile_warehouse, "vip", "csv")
 
 
-@pytest.mark.parametrize("platform, columns, maria_phone", [
-    ("google", ["Email", "Phone"], "+34612345678"),  # Google Customer Match: E.164 with '+'
-    ("meta", ["email", "phone"], "34612345678"),  # Meta: digits with country code, no '+'
+@pytest.mark.parametrize("platform, columns, maria_email, maria_phone", [
+    # Google Customer Match: gmail.com dots removed (documented), E.164 with '+'.
+    ("google", ["Email", "Phone"], "mariagarcia@gmail.com", "+34612345678"),
+    # Meta: the address as typed, trimmed and lowercased only; digits with country code, no '+'.
+    ("meta", ["email", "phone"], "maria.garcia@gmail.com", "34612345678"),
 ])
 def test_audience_holds_only_platform_normalized_hashes(con, built_profile_warehouse, tmp_path, platform, columns,
-                                                        maria_phone):
-    out = tmp_path / f"{platform}.csv"
+                                                        maria_email, maria_phone):
+    out = built_profile_warehouse / "exports" / f"{platform}.csv"
     result = export_segment(con, built_profile_warehouse, "everyone", "audience", platform=platform, out=out,
                             marketing=False)
     frame = pl.read_csv(out)
     assert frame.columns == columns
-    assert (sha("maria.garcia@gmail.com"), sha(maria_phone)) in list(frame.iter_rows())
+    assert (sha(maria_email), sha(maria_phone)) in list(frame.iter_rows())
     # The anonymous visitor has no email or phone: left out and counted.
     assert result["rows"] == 5 and result["without_identifier"] == 1
     text = out.read_text()
@@ -78,10 +80,10 @@ def test_audience_holds_only_platform_normalized_hashes(con, built_profile_wareh
 
 
 def test_changes_since_last_export_per_destination(con, built_profile_warehouse, tmp_path):
-    first = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "1.csv",
+    first = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=built_profile_warehouse / "exports" / "1.csv",
                            marketing=False)
     assert (first["entered"], first["exited"]) == (3, 0)  # first export: everyone is new
-    again = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=tmp_path / "2.csv",
+    again = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, out=built_profile_warehouse / "exports" / "2.csv",
                            marketing=False)
     assert again["rows"] == 0
     # Budi buys, Juan's only order is refunded: one enters, one leaves.
@@ -90,11 +92,11 @@ def test_changes_since_last_export_per_destination(con, built_profile_warehouse,
     build_traits(con, load_profiles_config().traits)
     run_segments(con, EVERYONE, now=RUN2)
     third = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, fields=["customer_id"],
-                           out=tmp_path / "3.csv", marketing=False)
-    rows = pl.read_csv(tmp_path / "3.csv").rows()
+                           out=built_profile_warehouse / "exports" / "3.csv", marketing=False)
+    rows = pl.read_csv(built_profile_warehouse / "exports" / "3.csv").rows()
     assert rows == [("cus_budi", "entered"), ("cus_juan", "exited")] and (third["entered"], third["exited"]) == (1, 1)
     # Another destination has its own state: its first export still sees every member as new.
-    audience = export_segment(con, built_profile_warehouse, "buyers", "audience", changes=True, out=tmp_path / "a.csv",
+    audience = export_segment(con, built_profile_warehouse, "buyers", "audience", changes=True, out=built_profile_warehouse / "exports" / "a.csv",
                               marketing=False)
     assert (audience["entered"], audience["exited"]) == (3, 0)
     log = con.execute("SELECT destination, rows FROM segments.exports ORDER BY exported_at, destination").fetchall()
@@ -103,14 +105,14 @@ def test_changes_since_last_export_per_destination(con, built_profile_warehouse,
 
 def test_marketing_exports_honour_consent(con, built_profile_warehouse, tmp_path):
     pytest.importorskip("profiles.consent")
-    result = export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["customer_id"], out=tmp_path / "c.csv")
+    result = export_segment(con, built_profile_warehouse, "buyers", "csv", fields=["customer_id"], out=built_profile_warehouse / "exports" / "c.csv")
     # Only Maria gave marketing consent (web context); unknown consent is not consent by default.
     assert result["consent_applied"] and result["consent_excluded"] == 2
-    assert pl.read_csv(tmp_path / "c.csv")["customer_id"].to_list() == ["cus_maria"]
+    assert pl.read_csv(built_profile_warehouse / "exports" / "c.csv")["customer_id"].to_list() == ["cus_maria"]
 
 
 def test_default_segments_export_end_to_end(con, built_profile_warehouse, tmp_path):
     run_segments(con, load_segments_config(), now=RUN2)
-    result = export_segment(con, built_profile_warehouse, "spanish_speaking", "audience", out=tmp_path / "es.csv",
+    result = export_segment(con, built_profile_warehouse, "spanish_speaking", "audience", out=built_profile_warehouse / "exports" / "es.csv",
                             marketing=False)
     assert result["rows"] == 2 and result["members"] == 2

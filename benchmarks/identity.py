@@ -44,7 +44,9 @@ script says so and prints our figures only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import re
 import resource
 import shlex
@@ -194,30 +196,47 @@ def _json_line(stdout: str) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
+@functools.lru_cache(maxsize=None)
+def _cdp_has_json(cdp: str) -> bool:
+    """Whether this cdp's resolve-file takes --json (its summary: step seconds, guards, model)."""
+    try:
+        proc = subprocess.run([*shlex.split(cdp), "resolve-file", "--help"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--json" in proc.stdout
+
+
 def run_ours_file(files, cdp: str, out: Path, timeout: float) -> dict:
-    """`cdp resolve-file` as a user runs it, in a fresh process; scored against the truth."""
+    """`cdp resolve-file` as a user runs it, in a fresh process and a home of its own (no lock
+    shared with anything else); scored against the truth."""
     import polars as pl
     from _metrics import run_measured, score
 
     out.unlink(missing_ok=True)
-    run = run_measured([*shlex.split(cdp), "resolve-file", str(files.csv), "--mapping", str(files.mapping), "--out", str(out)],
-                       timeout)
+    home = out.parent / "cdp_home"
+    shutil.rmtree(home, ignore_errors=True)
+    cmd = [*shlex.split(cdp), "resolve-file", str(files.csv), "--mapping", str(files.mapping), "--out", str(out)]
+    if _cdp_has_json(cdp):
+        cmd.append("--json")
+    run = run_measured(cmd, timeout, env={**os.environ, "CDP_HOME": str(home)})
+    summary = _json_line(run["stdout"])
     result = {"seconds": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "maxrss_mb": run["maxrss_mb"],
-              "tree_peak_mb": run["tree_peak_mb"], "output": run["stdout"].strip()[-2000:]}
+              "tree_peak_mb": run["tree_peak_mb"], "summary": summary,
+              "output": "" if summary else run["stdout"].strip()[-2000:]}
     if run["returncode"] != 0 or not out.exists():
         why = "timed out" if run["timed_out"] else f"exit {run['returncode']}"
         return {**result, "error": f"{why}: {(run['stderr'].strip().splitlines() or [''])[-1][:300]}"}
     return {**result, **score(pl.read_parquet(out, columns=["record_id", "customer_id"]), files.truth)}
 
 
-def run_splink_file(files, python: str, out: Path, args: argparse.Namespace) -> dict:
+def run_splink_file(files, python: str, out: Path, args: argparse.Namespace, address: str = "postcode") -> dict:
     """benchmarks/splink_baseline.py --spec in Splink's venv, fresh process; scored here."""
     import polars as pl
     from _metrics import run_measured, score
 
     out.unlink(missing_ok=True)
     cmd = [python, str(ROOT / "benchmarks" / "splink_baseline.py"), "--spec", str(files.spec), "--out", str(out),
-           "--threshold", str(args.splink_threshold)]
+           "--threshold", str(args.splink_threshold), "--address", address]
     if args.splink_extra_thresholds:
         cmd += ["--extra-thresholds", *map(str, args.splink_extra_thresholds)]
     run = run_measured(cmd, args.splink_timeout)
@@ -248,11 +267,22 @@ def _best(attempts: list[dict]) -> dict:
 
 def _row(dataset: str, system: str, records: int, r: dict) -> str:
     if "error" in r:
-        return f"{dataset:<18} {system:<7} {records:>9,}  {r['error']} (after {r['seconds']:.0f} s)"
-    return (f"{dataset:<18} {system:<7} {records:>9,}  {r['seconds']:8.1f} s  {r['peak_rss_mb']:8,.0f} MB  "
+        return f"{dataset:<18} {system:<10} {records:>9,}  {r['error']} (after {r['seconds']:.0f} s)"
+    return (f"{dataset:<18} {system:<10} {records:>9,}  {r['seconds']:8.1f} s  {r['peak_rss_mb']:8,.0f} MB  "
             f"P {r['precision']:.4f}  R {r['recall']:.4f}  F1 {r['f1']:.4f}  "
             f"({r['customers']:,} clusters for {r['true_persons']:,} persons; {r['fused_customers']:,} fused, "
             f"{r['split_persons']:,} split)")
+
+
+def _engine_version() -> dict:
+    """The commit the figures belong to, and whether the engine's files differed from it."""
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    changed = git("status", "--porcelain", "--", "identity", "pipelines", "config").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_engine_files": len(changed)}
 
 
 def run_files(args: argparse.Namespace) -> int:
@@ -260,10 +290,10 @@ def run_files(args: argparse.Namespace) -> int:
     from _metrics import load_average
 
     systems = [s for s in args.systems if s == "ours" or args.splink_python]
-    if "splink" in args.systems and not args.splink_python:
+    if any(s.startswith("splink") for s in args.systems) and not args.splink_python:
         print("splink: no --splink-python given (a venv with splink==5.0.0); Splink not run", flush=True)
     results = []
-    print(f"{'dataset':<18} {'system':<7} {'records':>9}  {'time':>10}  {'peak RSS':>11}  quality", flush=True)
+    print(f"{'dataset':<18} {'system':<10} {'records':>9}  {'time':>10}  {'peak RSS':>11}  quality", flush=True)
     for name in args.datasets:
         t = time.perf_counter()
         files = ensure_file_dataset(name, args.cache_dir, args.seed, args.rebuild)
@@ -278,12 +308,17 @@ def run_files(args: argparse.Namespace) -> int:
                 if system == "ours":
                     attempts[system].append(run_ours_file(files, args.cdp, runs_dir / "ours.parquet", args.timeout))
                 else:
-                    attempts[system].append(run_splink_file(files, args.splink_python, runs_dir / "splink.parquet", args))
+                    address = "all" if system == "splink-all" else "postcode"
+                    attempts[system].append(run_splink_file(
+                        files, args.splink_python, runs_dir / f"{system}.parquet", args, address))
         load = f"{load_before}-{load_average()}"
         for system in systems:
             best = _best(attempts[system])
             best["load"] = load
             print(_row(name, system, records, best), flush=True)
+            steps = (best.get("summary") or {}).get("step_seconds") or best.get("steps") or {}
+            if steps:
+                print("    steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in steps.items()), flush=True)
             results.append({"dataset": name, "system": system, "records": records, "prepare_s": prepare_s,
                             "folder": str(files.folder), "runs": len(attempts[system]), **best})
     print()
@@ -299,8 +334,11 @@ def run_files(args: argparse.Namespace) -> int:
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = out_dir / f"identity_files_{stamp}.json"
-    path.write_text(json.dumps({"argv": sys.argv, "seed": args.seed, "results": results}, indent=1, default=str))
-    print(f"\nwritten: {path.relative_to(ROOT)}")
+    path.write_text(json.dumps({"argv": sys.argv, "seed": args.seed, "cdp": args.cdp, "engine": _engine_version(),
+                                "results": results}, indent=1, default=str))
+    engine = _engine_version()
+    print(f"\nengine at {engine['commit'][:10]} ({engine['uncommitted_engine_files']} uncommitted files under "
+          f"identity/, pipelines/, config/); written: {path.relative_to(ROOT)}")
     return 0
 
 
@@ -319,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splink-python", help="python of a venv with splink==5.0.0 installed")
     parser.add_argument("--splink-timeout", type=float, default=1200.0, help="seconds before Splink is stopped")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before `cdp resolve-file` is stopped")
-    parser.add_argument("--systems", nargs="+", choices=["ours", "splink"], default=["ours", "splink"],
-                        help="file datasets: which systems to run (splink needs --splink-python)")
+    parser.add_argument("--systems", nargs="+", choices=["ours", "splink", "splink-all"], default=["ours", "splink"],
+                        help="file datasets: which systems to run (splink: address compared by postcode as in "
+                             "Splink's examples; splink-all: every address column compared too; both need "
+                             "--splink-python)")
     parser.add_argument("--splink-threshold", type=float, default=0.95, help="Splink's clustering threshold")
     parser.add_argument("--splink-extra-thresholds", type=float, nargs="*", default=[0.5, 0.9, 0.99],
                         help="Splink also clustered at these after its timed run (F1 in the JSON)")

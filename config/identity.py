@@ -110,13 +110,22 @@ class Guard(_Strict):
     """An evidence rule in comparison level names (see identity/guards.py)."""
     enabled: bool = True
     description: str = ""
-    require_any: dict[str, list[str]] = Field(default_factory=dict)
+    # a dict: any of its terms; a list of dicts: any of the dicts, all terms of a dict together
+    require_any: dict[str, list[str]] | list[dict[str, list[str]]] = Field(default_factory=dict)
     refuse_when: dict[str, list[str]] = Field(default_factory=dict)
     unless: dict[str, list[str]] = Field(default_factory=dict)
+    # The veto holds only while the trained model agrees that true matches (almost) never show
+    # the refuse_when levels: their m, summed, at most this share. A file whose own matches
+    # disagree on the field more often than that (a corrupted date of birth in 4-7% of FEBRL's
+    # duplicates) keeps the field's weight but loses the veto.
+    veto_while_m_below: float | None = Field(None, gt=0, le=1)
 
 
 class IdentitySettings(_Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
+    # `cdp resolve-file`: the identifier kinds of a file that link records by themselves; the
+    # others (email, phone) are compared like any field.
+    file_identifiers: list[str] = Field(default_factory=lambda: ["national_id", "external_id"])
     match: MatchSettings = Field(default_factory=MatchSettings)
     guards: dict[str, Guard] = Field(default_factory=dict)
     debug: bool = False

@@ -111,6 +111,7 @@ def run_engine(
     tf_tables: dict[str, pl.DataFrame] | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     m_training: str | None = None,
+    link_types: list[str] | None = None,
 ) -> EngineResult:
     """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental)."""
     own_con = con is None
@@ -119,7 +120,7 @@ def run_engine(
     if settings.debug:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
     try:
-        return _run(records, settings, model, screened, tf_tables, con, runner, m_training)
+        return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types)
     finally:
         for t in ("_id_sig", "_id_pairs", "_id_vectors", "_id_scored", "_id_histogram"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -127,9 +128,10 @@ def run_engine(
             con.close()
 
 
-def _run(records, settings, model, screened, tf_tables, con, runner, m_training) -> EngineResult:
+def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types) -> EngineResult:
     stats: dict = {}
-    det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened)
+    det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened,
+                     link_types)
     stats["violating_components"] = det.violating_components
     labels = det.labels
     rejected = det.rejected.with_columns(
@@ -177,7 +179,7 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training)
     above = pl.from_arrow(con.execute(
         "SELECT s.*, l.cluster AS cl, r.cluster AS cr, l.rep AS rec_left, r.rep AS rec_right "
         "FROM _id_scored s JOIN _id_sig l ON l.sig = s.sl JOIN _id_sig r ON r.sig = s.sr").to_arrow_table())
-    compiled = compile_guards(settings.guards, comparisons)
+    compiled = compile_guards(settings.guards, comparisons, model)
     result.guards = {g.name: g.note for g in compiled}
     accepted, refused = runner.run("guards", apply_guards, above, compiled)
 

@@ -131,10 +131,14 @@ def deterministic_graph(
     records: pl.DataFrame,
     settings: DeterministicSettings,
     screened: pl.DataFrame | None = None,
+    types: list[str] | None = None,
 ) -> DeterministicResult:
-    """Cluster records (column `rec` = 0..n-1) by shared identifiers under merge protection."""
+    """Cluster records (column `rec` = 0..n-1) by shared identifiers under merge protection.
+
+    `types` limits which identifier types link (default: all, in priority order).
+    """
     n = records.height
-    identifiers = identifier_table(records, settings.priority)
+    identifiers = identifier_table(records, types if types is not None else settings.priority)
     keys, ids = _value_keys(identifiers)
     if screened is None:
         bad = _screen(keys, ids, records, settings)

@@ -5,8 +5,11 @@ sum of agreements outweighs (a name alone; two different dates of birth). Each g
 `config/identity.yaml`:
 
     require_any: {kind: [level, ...], ...}   the link needs one of these to hold
+                 or [{kind: [...], kind: [...]}, ...]: one of the groups, all of a group together
     refuse_when: {kind: [level, ...], ...}   the link is refused when one of these holds ...
     unless:      {kind: [level, ...], ...}   ... and none of these does
+    veto_while_m_below: 0.02                 ... and only while the model's m of the refuse_when
+                                             levels (true matches showing them) is below this
 
 Keys are comparison kinds (first_name, birth_date, email, id, text, ...), levels are the level
 names of `identity.comparisons` ("else" is disagreement). A term whose kind the data lacks drops
@@ -43,8 +46,13 @@ def validate(guards: dict) -> None:
     ref = _reference()
     problems = []
     for gname, guard in guards.items():
+        terms = []
         for part in ("require_any", "refuse_when", "unless"):
-            for kind, levels in (getattr(guard, part) or {}).items():
+            value = getattr(guard, part) or {}
+            for group in (value if isinstance(value, list) else [value]):
+                terms += [(part, kind, levels) for kind, levels in group.items()]
+        for part, kind, levels in terms:
+            if True:
                 if kind not in ref:
                     problems.append(f"guards.{gname}.{part}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
                     continue
@@ -58,17 +66,36 @@ def validate(guards: dict) -> None:
         raise GuardError("invalid guards:\n  " + "\n  ".join(problems))
 
 
-def _holds(terms: dict[str, list[str]], comparisons: tuple[Comparison, ...]) -> pl.Expr | None:
+def _term(kind: str, levels: list[str], comparisons: tuple[Comparison, ...]) -> pl.Expr | None:
     exprs = []
-    for kind, levels in (terms or {}).items():
+    for comp in comparisons:
+        if comp.kind == kind or comp.name == kind:
+            codes = [comp.codes[lvl] for lvl in levels if lvl in comp.codes]
+            if codes:
+                exprs.append(pl.col(comp.name).is_in(codes))
+    return pl.any_horizontal(exprs) if exprs else None
+
+
+def _holds(terms, comparisons: tuple[Comparison, ...]) -> pl.Expr | None:
+    """Any term of a dict; with a list of dicts, any dict whose terms all hold (a dict naming a
+    kind the data lacks cannot hold)."""
+    groups = terms if isinstance(terms, list) else [{k: v} for k, v in (terms or {}).items()]
+    alternatives = []
+    for group in groups:
+        parts = [_term(kind, levels, comparisons) for kind, levels in group.items()]
+        if parts and all(p is not None for p in parts):
+            alternatives.append(pl.all_horizontal(parts))
+    return pl.any_horizontal(alternatives) if alternatives else None
+
+
+def _m_share(terms: dict, comparisons: tuple[Comparison, ...], model) -> float:
+    """How often the model's true matches show these levels (the largest over comparisons)."""
+    shares = [0.0]
+    for kind, levels in terms.items():
         for comp in comparisons:
-            if comp.kind == kind or comp.name == kind:
-                codes = [comp.codes[lvl] for lvl in levels if lvl in comp.codes]
-                if codes:
-                    exprs.append(pl.col(comp.name).is_in(codes))
-    if not exprs:
-        return None
-    return pl.any_horizontal(exprs)
+            if (comp.kind == kind or comp.name == kind) and comp.name in model.m:
+                shares.append(sum(model.m[comp.name].get(comp.codes[lvl], 0.0) for lvl in levels if lvl in comp.codes))
+    return max(shares)
 
 
 @dataclass
@@ -78,7 +105,7 @@ class CompiledGuard:
     note: str
 
 
-def compile_guards(guards: dict, comparisons: tuple[Comparison, ...]) -> list[CompiledGuard]:
+def compile_guards(guards: dict, comparisons: tuple[Comparison, ...], model=None) -> list[CompiledGuard]:
     out = []
     for name, guard in guards.items():
         if not guard.enabled:
@@ -94,6 +121,12 @@ def compile_guards(guards: dict, comparisons: tuple[Comparison, ...]) -> list[Co
         if bad is None:
             out.append(CompiledGuard(name, None, "off: the data lacks the fields it needs"))
             continue
+        if guard.veto_while_m_below is not None and model is not None:
+            share = _m_share(guard.refuse_when, comparisons, model)
+            if share >= guard.veto_while_m_below:
+                out.append(CompiledGuard(name, None, f"off: this data's matches show it {share:.1%} of the time "
+                                                     f"(veto only below {guard.veto_while_m_below:.1%})"))
+                continue
         unless = _holds(guard.unless, comparisons)
         out.append(CompiledGuard(name, bad & ~unless if unless is not None else bad, "active"))
     return out

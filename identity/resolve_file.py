@@ -156,7 +156,9 @@ def resolve_file(
     frame = read_input(input_path)
     mapping = load_mapping(mapping_path, frame.columns)
     records = to_records(frame, mapping)
-    result = run_engine(records, settings, m_training="em")
+    # only the file's own identifier kinds link by themselves (see file_identifiers in identity.yaml)
+    kept = [t for t in settings.deterministic.priority if t in settings.file_identifiers]
+    result = run_engine(records, settings, m_training="em", link_types=kept)
     labels = pl.Series("cluster", result.labels).cast(pl.Int64)
     assignment = records.select("source", "record_id").with_columns(labels)
     seeds = assignment.sort("record_id").group_by("cluster", maintain_order=True).agg(

@@ -104,3 +104,11 @@ def format_explanation(result: dict) -> str:
         for row in result["history"].iter_rows(named=True):
             lines.append(f"  {row['old_customer_id']} -> {row['new_customer_id']} ({row['reason']}, {row['changed_at']})")
     return "\n".join(lines)
+
+
+def explanation_json(result: dict) -> dict:
+    """The explanation as plain JSON (frames as lists of rows)."""
+    out = {}
+    for key, value in result.items():
+        out[key] = value.to_dicts() if isinstance(value, pl.DataFrame) else value
+    return out

@@ -7,13 +7,16 @@ So the pipeline publishes a copy after a run: analysts, dashboards and sync jobs
 The copy is made with `COPY FROM DATABASE` into a fresh file (one transaction: consistent; compact:
 no free blocks carrying deleted rows, which matters after `cdp forget`), written under a temporary
 name and renamed into place, then `latest.duckdb` is swapped to it atomically (a hard link renamed
-over the old one; a reader that has the old one open keeps reading the old one). Views over raw
-Parquet keep reading the Parquet files of the home folder: relative paths in them are made
-absolute so they resolve wherever the reader runs.
+over the old one; a reader that has the old one open keeps reading the old one).
+
+A snapshot is self-contained and portable: views that read files (the `raw.*` views over Parquet)
+are materialized into tables of the snapshot, with their comments. A snapshot copied to another
+machine, or a home restored to another folder, reads exactly what it read where it was made:
+no path, absolute or relative, is left in it. Views over tables (`profiles.customer_360`, ...)
+stay views: they name tables of the same file.
 """
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -37,58 +40,58 @@ _quote_ident = quote_ident
 _quote_literal = quote_literal
 
 
-def _absolutize_paths(sql: str, bases: list[Path]) -> str:
-    """Make relative file paths in a view's string literals absolute, when they name files.
+# A view reads files when its SQL calls a file reader (or names a file by a quoted path).
+_FILE_READER = re.compile(r"\b(read_parquet|parquet_scan|read_csv(_auto)?|read_json(_auto|_objects)?|read_ndjson"
+                          r"(_auto|_objects)?|read_text|read_blob|glob)\s*\(|'[^']*\.(parquet|csv|json|ndjson)(\.gz)?'",
+                          re.IGNORECASE)
 
-    A literal counts as a path when, joined to one of `bases`, it matches files (globs allowed).
-    Other literals (event names, formats) do not match files and are left alone.
-    """
 
-    def replace(match: re.Match) -> str:
-        text = match.group(1).replace("''", "'")
-        if not text or os.path.isabs(text) or "://" in text or "\n" in text or len(text) > 4096:
-            return match.group(0)
-        for base in bases:
-            candidate = (base / text)
-            if glob.glob(str(candidate), recursive=True) or candidate.exists():
-                return _quote_literal(str(candidate.resolve()) if "*" not in text else str(base.resolve() / text))
-        return match.group(0)
-
-    return _SQL_STRING.sub(replace, sql)
+def reads_files(view_sql: str) -> bool:
+    return bool(_FILE_READER.search(view_sql or ""))
 
 
 def _timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _copy_database(con: duckdb.DuckDBPyConnection, target: Path, bases: list[Path]) -> None:
-    source_db = con.execute("SELECT current_database()").fetchone()[0]
+def _copy_database(con: duckdb.DuckDBPyConnection, target: Path) -> list[str]:
+    """Copy the current database into `target`, materializing views over files; returns those views."""
+    source_db = con.execute("SELECT current_database()").fetchall()[0][0]
+    file_views = [(schema, view) for schema, view, sql in con.execute(
+        "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal",
+        [source_db]).fetchall() if reads_files(sql)]
     con.execute(f"ATTACH {_quote_literal(str(target))} AS {_SNAP_ALIAS}")
     try:
         con.execute(f"COPY FROM DATABASE {_quote_ident(source_db)} TO {_SNAP_ALIAS}")
-        views = con.execute(
-            "SELECT schema_name, view_name, sql FROM duckdb_views() "
-            "WHERE database_name = ? AND NOT internal",
-            [_SNAP_ALIAS],
-        ).fetchall()
-        rewrites = [(s, v, _absolutize_paths(sql, bases)) for s, v, sql in views]
-        rewrites = [(s, v, new) for (s, v, new), (_, _, old) in zip(rewrites, views) if new != old]
-        if rewrites:
-            con.execute(f"USE {_SNAP_ALIAS}")
-            try:
-                for _schema, _view, new_sql in rewrites:
-                    con.execute(re.sub(r"^\s*CREATE\s+VIEW", "CREATE OR REPLACE VIEW", new_sql, count=1,
-                                       flags=re.I))
-            finally:
-                con.execute(f"USE {_quote_ident(source_db)}")
+        for schema, view in file_views:
+            _materialize(con, source_db, schema, view)
     finally:
         con.execute(f"DETACH {_SNAP_ALIAS}")
+    return [f"{schema}.{view}" for schema, view in file_views]
+
+
+def _materialize(con: duckdb.DuckDBPyConnection, source_db: str, schema: str, view: str) -> None:
+    """Replace the snapshot's copy of a file-reading view by a table of its rows (and its comments)."""
+    src = f"{_quote_ident(source_db)}.{_quote_ident(schema)}.{_quote_ident(view)}"
+    dst = f"{_SNAP_ALIAS}.{_quote_ident(schema)}.{_quote_ident(view)}"
+    comment = con.execute("SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
+                          "AND view_name = ?", [source_db, schema, view]).fetchall()[0][0]
+    columns = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = ? "
+                          "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+                          [source_db, schema, view]).fetchall()
+    con.execute(f"DROP VIEW {dst}")
+    con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
+    if comment:
+        con.execute(f"COMMENT ON TABLE {dst} IS {_quote_literal(comment)}")
+    for column, text in columns:
+        con.execute(f"COMMENT ON COLUMN {dst}.{_quote_ident(column)} IS {_quote_literal(text)}")
 
 
 def _database_home(con: duckdb.DuckDBPyConnection) -> Path:
     row = con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
+    ).fetchall()
+    row = row[0] if row else None
     if not row or not row[0]:
         raise ValueError("publish_snapshot needs a file-backed warehouse, not an in-memory database")
     return Path(row[0]).resolve().parent
@@ -120,7 +123,7 @@ def publish_snapshot(
     temp = layout.snapshots / f".{name}.tmp"
     temp.unlink(missing_ok=True)
     try:
-        _copy_database(con, temp, [Path.cwd(), home_path])
+        _copy_database(con, temp)
         os.chmod(temp, 0o444)
         os.replace(temp, final)
     except BaseException:

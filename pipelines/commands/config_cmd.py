@@ -1,16 +1,17 @@
 """`cdp config check`: validate every config file and list every problem with its file, key and hint."""
-from __future__ import annotations
+from typing import Annotated, List, Optional
 
-import argparse
-import sys
+import typer
 
-from config.check import FileCheck, check_all, config_names
+from pipelines.commands import _ui
+from pipelines.commands._common import command, emit_json, read_only_note
 
 
-def check_catalog() -> FileCheck:
+def check_catalog():
     """The warehouse catalog (table and column docs) is a config file of sorts: check it too."""
     from pydantic import ValidationError
 
+    from config.check import FileCheck
     from warehouse.catalog import CATALOG_PATH, load_catalog
 
     result = FileCheck("catalog", CATALOG_PATH, "warehouse.catalog.SchemaDoc")
@@ -23,38 +24,48 @@ def check_catalog() -> FileCheck:
     return result
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("config", help="check the configuration files")
-    actions = parser.add_subparsers(dest="config_action", metavar="ACTION")
-    check = actions.add_parser(
-        "check",
-        help="validate every config/*.yaml through its model; exit 1 on any problem",
-        description="Validate every config file (the packaged defaults, or $CDP_CONFIG_DIR files "
-        "that replace them, plus CDP_NAME__KEY environment overrides) and list every problem.",
-    )
-    check.add_argument("names", nargs="*", help="only these config files (e.g. pipeline sources)")
-    check.set_defaults(func=run_check)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+def register(app: typer.Typer) -> None:
+    config_app = typer.Typer(help="check the configuration files", no_args_is_help=True)
+    app.add_typer(config_app, name="config", help="check the configuration files")
 
+    @command(config_app, "check", group="config", help="validate every config/*.yaml through its model; exit 1 on any problem",
+             description="Validate every config file (the packaged defaults, or $CDP_CONFIG_DIR files that "
+             "replace them, plus CDP_NAME__KEY environment overrides), the warehouse catalog, and the "
+             "fields segments and traits use against the catalog's columns; list every problem.")
+    def check_cmd(
+        opts,
+        names: Annotated[Optional[List[str]], typer.Argument(help="only these config files (e.g. pipeline sources)")] = None,
+    ):
+        from config.check import check_all, config_names
 
-def run_check(args: argparse.Namespace) -> int:
-    unknown = sorted(set(args.names) - set(config_names()))
-    if unknown:
-        print(f"cdp config check: no config file named {', '.join(unknown)}; "
-              f"known: {', '.join(config_names())}", file=sys.stderr)
-        return 2
-    results = check_all(args.names or None)
-    if not args.names:
-        results.append(check_catalog())
-    problems = 0
-    for result in results:
-        status = "ok" if result.ok else f"{len(result.problems)} problem(s)"
-        model = result.model or "parsed only"
-        print(f"{result.name:<12} {status:<14} {model}  ({result.path})")
-        if result.note:
-            print(f"    note: {result.note}")
-        for file, key, hint in result.problems:
-            print(f"    {file}: {key}: {hint}")
-        problems += len(result.problems)
-    print(f"checked {len(results)} file(s): {problems} problem(s)")
-    return 1 if problems else 0
+        from pipelines.commands._config_fields import check_fields
+
+        read_only_note(opts)
+        names = names or []
+        unknown = sorted(set(names) - set(config_names()))
+        if unknown:
+            _ui.error(f"no config file named {', '.join(unknown)}; known: {', '.join(config_names())}", "config check")
+            return 2
+        results = check_all(names or None)
+        if not names:
+            results.append(check_catalog())
+        if not names or "profiles" in names:
+            results.append(check_fields(opts.home))
+        problems = sum(len(r.problems) for r in results)
+        if opts.json:
+            emit_json({"files": [{"name": r.name, "path": str(r.path), "model": r.model, "note": r.note,
+                                  "problems": [{"file": f, "key": k, "hint": h} for f, k, h in r.problems]}
+                                 for r in results], "problems": problems})
+            return 1 if problems else 0
+        out = _ui.console()
+        for result in results:
+            status = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+            model = result.model or "parsed only"
+            out.print(f"{result.name:<12} {status:<14} {model}  ({result.path})", markup=False,
+                      style=None if result.ok else "red")
+            if result.note:
+                out.print(f"    note: {result.note}", markup=False)
+            for file, key, hint in result.problems:
+                out.print(f"    {file}: {key}: {hint}", markup=False)
+        out.print(f"checked {len(results)} file(s): {problems} problem(s)", markup=False)
+        return 1 if problems else 0

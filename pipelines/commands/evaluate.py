@@ -1,32 +1,19 @@
 """`cdp evaluate`: score the warehouse's identity resolution against a ground-truth file."""
-from __future__ import annotations
-
-import argparse
-import json
 from pathlib import Path
+from typing import Annotated
 
-import polars as pl
+import typer
 
-from identity.evaluation import evaluate, format_report
-from pipelines.commands._common import add_home_argument, resolve_home
-from warehouse.connection import connect_home
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="pairwise precision/recall/F1 of identity resolution against a truth file",
-        description="Compare identity.record_map (record -> customer) with a truth Parquet file "
-        "(source, record_id, person_id), e.g. the truth.parquet written by `cdp generate`.",
-    )
-    add_home_argument(parser)
-    parser.add_argument("--truth", type=Path, required=True, help="truth Parquet file (SRC/truth.parquet)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.set_defaults(func=run)
+from pipelines.commands import _ui
+from pipelines.commands._common import command, emit_json, read_only_note
 
 
-def read_record_map(home: Path) -> pl.DataFrame:
+def read_record_map(home: Path):
     """identity.record_map of the warehouse at `home`; a clear error when resolution has not run."""
+    import polars as pl
+
+    from warehouse.connection import connect_home
+
     con = connect_home(home, read_only=True)
     try:
         exists = con.execute(
@@ -43,7 +30,9 @@ def read_record_map(home: Path) -> pl.DataFrame:
         con.close()
 
 
-def read_truth(path: Path) -> pl.DataFrame:
+def read_truth(path: Path):
+    import polars as pl
+
     if not path.exists():
         raise FileNotFoundError(
             f"truth file {path} not found: pass the truth.parquet written by `cdp generate --out SRC`"
@@ -57,14 +46,23 @@ def read_truth(path: Path) -> pl.DataFrame:
         ) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    home = resolve_home(args)
-    truth = read_truth(args.truth)
-    record_map = read_record_map(home)
-    result = evaluate(record_map, truth)
-    if args.json:
-        print(json.dumps(result, sort_keys=False))
-    else:
-        print(f"identity resolution in {home} against {args.truth}")
-        print(format_report(result))
-    return 0
+def register(app: typer.Typer) -> None:
+    @command(app, "evaluate", help="pairwise precision/recall/F1 of identity resolution against a truth file",
+             description="Compare identity.record_map (record -> customer) with a truth Parquet file "
+             "(source, record_id, person_id), e.g. the truth.parquet written by `cdp generate`.")
+    def evaluate_cmd(
+        opts,
+        truth: Annotated[Path, typer.Option(help="truth Parquet file (SRC/truth.parquet)")],
+    ):
+        from identity.evaluation import evaluate, format_report
+
+        read_only_note(opts)
+        truth_frame = read_truth(truth)
+        result = evaluate(read_record_map(opts.home), truth_frame)
+        if opts.json:
+            emit_json(result)
+        else:
+            out = _ui.console()
+            out.print(f"identity resolution in {opts.home} against {truth}", markup=False)
+            out.print(format_report(result), markup=False, highlight=False)
+        return 0

@@ -1,29 +1,33 @@
-"""`cdp explain CUSTOMER_ID`: the records of one customer and every edge that joined them."""
-from __future__ import annotations
+"""`cdp explain CUSTOMER_ID`: why these records are one customer (Splink-style waterfall)."""
+from typing import Annotated
 
-import argparse
+import typer
 
-from pipelines.commands._common import add_home_argument, resolve_home
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "explain", help="show why records were resolved into one customer",
-        description="List a customer's records (identifiers masked) and every edge that joined them: "
-        "the shared identifier, or the match probability with each field's contribution.",
-    )
-    parser.add_argument("customer_id", help="a customer id (cus_...); a merged-away id is followed")
-    add_home_argument(parser)
-    parser.set_defaults(func=run)
+from pipelines.commands import _ui
+from pipelines.commands._common import command, emit_json, read_only_note
 
 
-def run(args: argparse.Namespace) -> int:
-    from identity.explain import explain_customer, format_explanation
-    from warehouse.connection import connect_home
+def register(app: typer.Typer) -> None:
+    @command(app, "explain", help="show why records were resolved into one customer",
+             description="A customer's records (every identifier masked the same way) and every link that "
+             "joined them: deterministic links with the identifier type and which records share it; "
+             "probabilistic links as a waterfall (prior + each field's weight = the match weight); links "
+             "that merge protection or the clustering guards refused, with their reason.")
+    def explain_cmd(
+        opts,
+        customer_id: Annotated[str, typer.Argument(help="a customer id (cus_...); a merged-away id is followed")],
+    ):
+        from identity.explain import explain_customer, explanation_json, format_explanation
+        from warehouse.connection import connect_home
 
-    con = connect_home(resolve_home(args), read_only=True)
-    try:
-        print(format_explanation(explain_customer(con, args.customer_id)))
-    finally:
-        con.close()
-    return 0
+        read_only_note(opts)
+        con = connect_home(opts.home, read_only=True)
+        try:
+            result = explain_customer(con, customer_id)
+        finally:
+            con.close()
+        if opts.json:
+            emit_json(explanation_json(result))
+        else:
+            _ui.console().print(format_explanation(result), markup=False, highlight=False)
+        return 0

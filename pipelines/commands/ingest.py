@@ -1,85 +1,96 @@
 """`cdp ingest`: load what is new from every source into the warehouse, with a summary per stream."""
-from __future__ import annotations
-
-import argparse
-import json
-import sys
 from pathlib import Path
+from typing import Annotated, List, Optional
 
-from pipelines.commands._common import add_home_argument, resolve_home
+import typer
+
+from pipelines.commands import _ui
+from pipelines.commands._common import Common, command, emit_json, run_step, writing
+
+DESCRIPTION = (
+    "Read what is new in each source (new files; SQL rows with a newer updated_at), check every record "
+    "(bad ones go to raw.quarantine with a reason), store the rest as Parquet under HOME/raw, append "
+    "staging.customer_records, and record each load in ops.loads. Calls the loader directly; with "
+    "--flow (or a configured Prefect server) it runs as the Prefect flow cdp-ingest. Exits 1 if any "
+    "input could not be read.")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def ingest_with_progress(home: Path, source_dir: Path | None, sources: list[str] | None) -> list:
+    """`connectors.ingest_all`, source by source, with a progress bar per stream and file."""
     from connectors import SOURCE_NAMES
+    from connectors.runner import ingest_source, refresh_raw_views
 
-    parser = subparsers.add_parser(
-        "ingest",
-        help="load new web, app, social and transaction data into the warehouse",
-        description="Read what is new in each source (new files; SQL rows with a newer updated_at), check "
-        "every record (bad ones go to raw.quarantine with a reason), store the rest as Parquet under "
-        "HOME/raw, append staging.customer_records, and record each load in ops.loads. Runs the Prefect "
-        "flow cdp-ingest (a temporary local server starts, ~10 s) unless --no-flow.",
-    )
-    add_home_argument(parser)
-    parser.add_argument("--from", dest="source_dir", type=Path, default=None, metavar="SRC",
-                        help="read SRC/<source>/ (the layout `cdp generate --out SRC` writes) instead of the "
-                        "folders in config/sources.yaml")
-    parser.add_argument("--source", dest="sources", action="append", choices=SOURCE_NAMES, metavar="NAME",
-                        help=f"only this source (repeatable): {', '.join(SOURCE_NAMES)}")
-    parser.add_argument("--no-flow", action="store_true",
-                        help="call the loader directly instead of through the Prefect flow")
-    parser.add_argument("--lock-wait", type=float, default=600.0,
-                        help="seconds to wait for another cdp run holding the home folder (default 600)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per load instead of a table")
-    parser.set_defaults(func=run)
+    names = list(sources) if sources else list(SOURCE_NAMES)
+    results = []
+    with _ui.progress("ingest", loggers=["warehouse.loads", "connectors"]) as shown:
+        for name in names:
+            shown.update(task=f"source:{name}", description=f"ingest {name}", total=None)
+            loads = ingest_source(home, name, source_dir)
+            results.extend(loads)
+            read = sum(r.rows_read for r in loads)
+            files = sum(r.files for r in loads)
+            shown.update(task=f"source:{name}", description=f"ingest {name}", completed=files or 1,
+                         total=files or 1, done=True,
+                         detail=f"{files:,} input(s), {read:,} read, {sum(r.rows_quarantined for r in loads):,} "
+                         "quarantined")
+        refresh_raw_views(home)
+    return results
 
 
-def format_summary(results) -> str:
-    header = f"{'source':<13}{'stream':<21}{'status':<9}{'files':>6}{'read':>10}{'loaded':>10}{'quarant.':>10}{'dupl.':>8}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        lines.append(f"{r.source:<13}{r.stream:<21}{r.status:<9}{r.files:>6}{r.rows_read:>10}{r.rows_loaded:>10}"
-                     f"{r.rows_quarantined:>10}{r.rows_duplicate:>8}")
-    total = [sum(getattr(r, k) for r in results) for k in ("files", "rows_read", "rows_loaded", "rows_quarantined",
-                                                            "rows_duplicate")]
-    lines.append("-" * len(header))
-    lines.append(f"{'total':<43}{total[0]:>6}{total[1]:>10}{total[2]:>10}{total[3]:>10}{total[4]:>8}")
+def print_summary(results) -> None:
+    rows = [[r.source, r.stream, r.status, r.files, r.rows_read, r.rows_loaded, r.rows_quarantined,
+             r.rows_duplicate] for r in results]
+    totals = [sum(getattr(r, k) for r in results) for k in ("files", "rows_read", "rows_loaded",
+                                                            "rows_quarantined", "rows_duplicate")]
+    rows.append(["total", "", "", *totals])
+    _ui.print_table(["source", "stream", "status", "files", "read", "loaded", "quarantined", "duplicate"],
+                    rows, title="Ingest", numeric=[3, 4, 5, 6, 7])
+    out = _ui.console()
     for r in results:
         for error in r.errors:
-            lines.append(f"error: {r.source}/{r.stream}: {error}")
+            out.print(f"error: {r.source}/{r.stream}: {error}", style="red", markup=False)
     if any(r.rows_quarantined for r in results):
-        lines.append("bad records: SELECT stream, reason, detail, count(*) FROM raw.quarantine GROUP BY ALL")
-    return "\n".join(lines)
+        out.print("bad records: cdp quarantine list   (or SELECT stream, reason, count(*) FROM raw.quarantine "
+                  "GROUP BY ALL)", style="dim", markup=False)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pipelines.commands._profile_cli import home_run_lock, locked_error_exit
+def register(app: typer.Typer) -> None:
+    from connectors import SOURCE_NAMES
 
-    home = resolve_home(args)
-    if args.source_dir is not None and not args.source_dir.is_dir():
-        raise FileNotFoundError(f"--from {args.source_dir}: no such folder")
-    try:
-        with home_run_lock(home, args.lock_wait, "cdp ingest"):
-            if args.no_flow:
-                from connectors import ingest_all
+    @command(app, "ingest", help="load new web, app, social and transaction data into the warehouse",
+             description=DESCRIPTION)
+    def ingest(
+        opts,
+        source_dir: Annotated[Optional[Path], typer.Option(
+            "--from", metavar="SRC", help="read SRC/<source>/ (the layout `cdp generate --out SRC` writes) "
+            "instead of the folders in config/sources.yaml")] = None,
+        sources: Annotated[Optional[List[str]], typer.Option(
+            "--source", metavar="NAME", help=f"only this source (repeatable): {', '.join(SOURCE_NAMES)}")] = None,
+    ):
+        unknown = [s for s in sources or [] if s not in SOURCE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown source {', '.join(unknown)}; choose from {', '.join(SOURCE_NAMES)}")
+        if source_dir is not None and not source_dir.is_dir():
+            raise FileNotFoundError(f"--from {source_dir}: no such folder")
+        results = _ingest(opts, source_dir, sources)
+        if opts.json:
+            for r in results:
+                emit_json({**r.__dict__, "error": r.error})
+        else:
+            print_summary(results)
+        # Any refused input is worth a non-zero exit (a scheduler should notice), even when the rest loaded.
+        troubled = [r for r in results if r.errors]
+        if troubled:
+            _ui.error(f"{len(troubled)} load(s) with errors; see above and ops.loads.error", "ingest")
+            return 1
+        return 0
 
-                results = ingest_all(home, args.source_dir, args.sources)
-            else:
-                from pipelines.flows.ingest import ingest_flow
 
-                results = ingest_flow(str(home), str(args.source_dir) if args.source_dir else None, args.sources)
-    except RuntimeError as exc:
-        if type(exc).__name__ == "HomeLockedError":
-            return locked_error_exit(exc, "ingest")
-        raise
-    if args.json:
-        for r in results:
-            print(json.dumps({**r.__dict__, "error": r.error}, default=str))
-    else:
-        print(format_summary(results))
-    # Any refused input is worth a non-zero exit (a scheduler should notice), even when the rest loaded.
-    troubled = [r for r in results if r.errors]
-    if troubled:
-        print(f"cdp ingest: {len(troubled)} load(s) with errors; see above and ops.loads.error", file=sys.stderr)
-        return 1
-    return 0
+def _ingest(opts: Common, source_dir: Path | None, sources: list[str] | None) -> list:
+    def flow():
+        from pipelines.flows.ingest import ingest_flow
+
+        return ingest_flow(str(opts.home), str(source_dir) if source_dir else None, sources)
+
+    with writing(opts):
+        return run_step(opts, lambda: ingest_with_progress(opts.home, source_dir, sources), flow, "cdp-ingest")

@@ -34,6 +34,6 @@ def register(app: typer.Typer) -> None:
             f"resolved {result['records']:,} records into {result['customers']:,} customers "
             f"({result['deterministic_edges']:,} deterministic and {result['probabilistic_edges']:,} "
             f"probabilistic edges, {result['rejected_edges']:,} rejected) -> {result['out']}", markup=False)
-        if result["kinds_not_compared"]:
+        if result.get("kinds_not_compared"):
             _ui.note(f"columns of kind {', '.join(result['kinds_not_compared'])} are read but not compared")
         return 0

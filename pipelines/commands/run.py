@@ -1,52 +1,67 @@
 """`cdp run`: the whole pipeline as one Prefect flow, then a readable summary."""
-from __future__ import annotations
-
-import argparse
-import json
 from pathlib import Path
+from typing import Annotated, Optional
 
-from pipelines.commands._common import add_home_argument, resolve_home
+import typer
 
+from pipelines.commands import _ui
+from pipelines.commands._common import command, emit_json
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="run the whole pipeline: ingest → resolve → profiles → segments → syncs → report",
-        description="Run every step as one Prefect flow (`cdp-pipeline`) under the home's run lock. "
-        "A second run on the same home waits for the first, then stops with a message if it waited "
-        "longer than config/pipeline.yaml lock.wait_seconds.",
-    )
-    add_home_argument(parser)
-    parser.add_argument("--from", dest="source_dir", type=Path, default=None,
-                        help="read sources from a folder laid out as `cdp generate` writes it "
-                        "(default: the locations in config/sources.yaml)")
-    parser.add_argument("--truth", type=Path, default=None,
-                        help="truth Parquet to score resolution against (default: SRC/truth.parquet if present)")
-    parser.add_argument("--full-resolve", action="store_true", help="re-resolve everything instead of incrementally")
-    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    parser.set_defaults(func=run)
+DESCRIPTION = (
+    "Run every step as one Prefect flow (`cdp-pipeline`) under the home's run lock: ingest, suppressions, "
+    "resolve, evaluation (when truth exists), profiles, segments, consent and CRM syncs, then publish "
+    "(views, comments, snapshot, dbt sources) and the report. A second run on the same home waits for "
+    "the first, then stops with a message if it waited longer than --lock-wait (default lock.wait_seconds).")
 
 
-def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full_resolve: bool = False) -> dict:
-    from pipelines.flows.run import cdp_pipeline
-
+def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full_resolve: bool = False,
+            lock_wait: float | None = None) -> dict:
     if source_dir is not None and not Path(source_dir).is_dir():
         raise FileNotFoundError(f"source folder {source_dir} does not exist")
-    return cdp_pipeline(source_dir=str(source_dir) if source_dir else None, home=str(home),
-                        truth=str(truth) if truth else None, full_resolve=full_resolve)
+    from pipelines.commands._common import flow_target
 
+    from pipelines.commands._common import Common
 
-def run(args: argparse.Namespace) -> int:
-    from pipelines.summary import format_summary, where_to_look
-
-    home = resolve_home(args)
-    print(f"cdp run: home {home}", flush=True)
-    summary = execute(home, args.source_dir, args.truth, args.full_resolve)
-    if args.json:
-        print(json.dumps(summary, default=str))
+    target = flow_target(Common(command="run", home=home, flow=True))
+    if target.url is None:
+        _ui.note("starting Prefect (a temporary local server, about 10 s; `cdp server start` keeps one running) …",
+                 "run")
     else:
-        print()
-        print(format_summary(summary))
-        print()
-        print(where_to_look(summary))
-    return 0
+        _ui.note(f"running as Prefect flow cdp-pipeline on {target.url} ({target.origin}) …", "run")
+    from prefect import tags
+
+    from pipelines.flows._runtime import flow_tags
+    from pipelines.flows.run import cdp_pipeline
+
+    kwargs = {"lock_wait": lock_wait} if lock_wait is not None else {}
+    with tags(*flow_tags(home, "run")):
+        return cdp_pipeline(source_dir=str(source_dir) if source_dir else None, home=str(home),
+                            truth=str(truth) if truth else None, full_resolve=full_resolve, **kwargs)
+
+
+def show(summary: dict, as_json: bool) -> None:
+    from pipelines.summary import print_summary, where_to_look
+
+    if as_json:
+        emit_json(summary)
+        return
+    _ui.console().print()
+    print_summary(summary)
+    _ui.console().print(where_to_look(summary), markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "run", help="run the whole pipeline: ingest → resolve → profiles → segments → syncs → report",
+             description=DESCRIPTION)
+    def run_cmd(
+        opts,
+        source_dir: Annotated[Optional[Path], typer.Option(
+            "--from", metavar="SRC", help="read sources from a folder laid out as `cdp generate` writes it "
+            "(default: the locations in config/sources.yaml)")] = None,
+        truth: Annotated[Optional[Path], typer.Option(
+            help="truth Parquet to score resolution against (default: SRC/truth.parquet if present)")] = None,
+        full_resolve: Annotated[bool, typer.Option("--full-resolve", help="re-resolve everything instead of incrementally")] = False,
+    ):
+        _ui.note(f"home {opts.home}", "run")
+        show(execute(opts.home, source_dir, truth, full_resolve, opts.lock_wait), opts.json)
+        return 0

@@ -4,40 +4,44 @@
 scheduled time; it needs a real Prefect server (`prefect server start`), not the temporary one a
 single `cdp` command spins up, so we check for one first and say how to start it.
 """
-from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
+from typing import Annotated, Optional
 
-from pipelines.commands._common import add_home_argument
+import typer
+
+from pipelines.commands import _ui
+from pipelines.commands._common import command
 
 SERVER_HINT = (
-    "start one with `prefect server start` (in another terminal or as a service) and point cdp at it: "
+    "start one with `cdp server start` (or `prefect server start` as a service) and point cdp at it: "
     "export PREFECT_API_URL=http://127.0.0.1:4200/api"
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="schedule the whole pipeline on a running Prefect server (cron from config/pipeline.yaml)",
-        description="Register the `cdp-pipeline` flow as a Prefect deployment with a cron schedule "
-        "and keep serving it: each scheduled run ingests, resolves, builds profiles and segments, "
-        "then publishes a snapshot and the report. Needs PREFECT_API_URL pointing at `prefect "
-        "server start`. Stop with Ctrl-C.",
-    )
-    add_home_argument(parser)
-    parser.add_argument("--cron", help='cron expression, e.g. "0 2 * * *" (default: schedule.cron)')
-    parser.add_argument("--timezone", help="IANA time zone of the cron (default: schedule.timezone)")
-    parser.add_argument("--name", help="deployment name (default: schedule.deployment_name)")
-    parser.add_argument("--from", dest="source_dir", type=Path, default=None,
-                        help="source folder each run ingests (default: schedule.source_dir, else "
-                        "config/sources.yaml)")
-    parser.add_argument("--status", action="store_true",
-                        help="do not serve: list the cdp-pipeline deployments on the server, their "
-                        "schedules and next scheduled runs, then exit")
-    parser.set_defaults(func=run)
+def register(app: typer.Typer) -> None:
+    @command(app, "serve", help="schedule the whole pipeline on a running Prefect server (cron from config/pipeline.yaml)",
+             description="Register the `cdp-pipeline` flow as a Prefect deployment with a cron schedule and keep "
+             "serving it: each scheduled run ingests, resolves, builds profiles and segments, then publishes a "
+             "snapshot and the report. Needs a Prefect server: `cdp server start`, or PREFECT_API_URL pointing "
+             "at one. Stop with Ctrl-C.")
+    def serve_cmd(
+        opts,
+        cron: Annotated[Optional[str], typer.Option(help='cron expression, e.g. "0 2 * * *" (default: schedule.cron)')] = None,
+        timezone: Annotated[Optional[str], typer.Option(help="IANA time zone of the cron (default: schedule.timezone)")] = None,
+        name: Annotated[Optional[str], typer.Option(help="deployment name (default: schedule.deployment_name)")] = None,
+        source_dir: Annotated[Optional[Path], typer.Option(
+            "--from", metavar="SRC", help="source folder each run ingests (default: schedule.source_dir, else "
+            "config/sources.yaml)")] = None,
+        status: Annotated[bool, typer.Option(
+            "--status", help="do not serve: list the cdp-pipeline deployments on the server, their schedules and "
+            "next scheduled runs, then exit")] = False,
+    ):
+        import argparse
+
+        args = argparse.Namespace(cron=cron, timezone=timezone, name=name, source_dir=source_dir,
+                                  home=opts.home if opts.home_given else None, status=status, json=opts.json)
+        return run(args)
 
 
 def deployment_status(url: str) -> list[str]:
@@ -72,14 +76,10 @@ def deployment_status(url: str) -> list[str]:
 
 def prefect_api_url() -> str | None:
     """The API URL Prefect will use (environment or active profile), or None for none."""
-    import os
+    from pipelines.commands._prefect import configured_server
 
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    from prefect.settings import get_current_settings
-
-    url = get_current_settings().api.url
-    return str(url) if url else None
+    target = configured_server()
+    return target.url if target else None
 
 
 def check_server(url: str) -> str | None:
@@ -95,7 +95,7 @@ def check_server(url: str) -> str | None:
     return None
 
 
-def schedule_settings(args: argparse.Namespace):
+def schedule_settings(args):
     """The schedule from config/pipeline.yaml with the command-line overrides applied and checked."""
     from config.pipeline import PipelineSettings, load_pipeline_settings
 
@@ -110,14 +110,14 @@ def schedule_settings(args: argparse.Namespace):
     return PipelineSettings.model_validate({**settings.model_dump(), "schedule": schedule})
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args) -> int:
     from pydantic import ValidationError
 
     try:
         settings = schedule_settings(args)
     except ValidationError as exc:
         for err in exc.errors():
-            print(f"cdp serve: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+            _ui.error(f"{'.'.join(map(str, err['loc']))}: {err['msg']}", "serve")
         return 2
     schedule = settings.schedule
     from config import default_home
@@ -127,29 +127,34 @@ def run(args: argparse.Namespace) -> int:
 
     url = prefect_api_url()
     if not url:
-        print(f"cdp serve: no Prefect server configured (PREFECT_API_URL is not set); {SERVER_HINT}",
-              file=sys.stderr)
+        _ui.error(f"no Prefect server configured (PREFECT_API_URL is not set, no `cdp server` runs); {SERVER_HINT}",
+                  "serve")
         return 2
     problem = check_server(url)
     if problem:
-        print(f"cdp serve: {problem}; {SERVER_HINT}", file=sys.stderr)
+        _ui.error(f"{problem}; {SERVER_HINT}", "serve")
         return 2
     if args.status:
-        print("\n".join(deployment_status(url)))
+        lines = deployment_status(url)
+        if getattr(args, "json", False):
+            from pipelines.commands._common import emit_json
+
+            emit_json({"server": url, "deployments": lines})
+        else:
+            _ui.console().print("\n".join(lines), markup=False, highlight=False)
         return 0
 
     try:
         from pipelines.flows.run import cdp_pipeline
     except ImportError as exc:
-        print(f"cdp serve: the whole-pipeline flow pipelines.flows.run.cdp_pipeline is missing ({exc})",
-              file=sys.stderr)
+        _ui.error(f"the whole-pipeline flow pipelines.flows.run.cdp_pipeline is missing ({exc})", "serve")
         return 2
     from prefect.schedules import Cron
 
     parameters = {"home": str(home.resolve()),
                   "source_dir": str(Path(schedule.source_dir).resolve()) if schedule.source_dir else None}
-    print(f"serving deployment cdp-pipeline/{schedule.deployment_name}: cron {schedule.cron!r} "
-          f"({schedule.timezone}), home {parameters['home']}, server {url}; Ctrl-C to stop")
+    _ui.console().print(f"serving deployment cdp-pipeline/{schedule.deployment_name}: cron {schedule.cron!r} "
+          f"({schedule.timezone}), home {parameters['home']}, server {url}; Ctrl-C to stop", markup=False)
     cdp_pipeline.serve(
         name=schedule.deployment_name,
         schedule=Cron(schedule.cron, timezone=schedule.timezone),

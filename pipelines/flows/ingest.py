@@ -11,10 +11,8 @@ from typing import Sequence
 
 from prefect import flow, task
 
-from config.pipeline import load_pipeline_settings
 from connectors import SOURCE_NAMES, LoadResult, TransientIngestError, ingest_source
-
-SETTINGS = load_pipeline_settings()
+from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -28,24 +26,33 @@ def _retry_transient(task, task_run, state) -> bool:
     return False
 
 
-@task(name="ingest-source", retries=SETTINGS.retries, retry_delay_seconds=SETTINGS.retry_delay_seconds,
-      retry_condition_fn=_retry_transient, task_run_name="ingest-{source}")
+@task(name="ingest-source", retries=2, retry_delay_seconds=[30, 60], retry_condition_fn=_retry_transient,
+      task_run_name="ingest-{source}", tags=["cdp", "ingest"])
 def ingest_source_task(home: str, source: str, source_dir: str | None) -> list[LoadResult]:
     results = ingest_source(home, source, source_dir)
+    log = run_logger()
+    for r in results:
+        log.info("%s/%s: %s, %d input(s), read %d = loaded %d + quarantined %d + duplicate %d%s",
+                 r.source, r.stream, r.status, r.files, r.rows_read, r.rows_loaded, r.rows_quarantined,
+                 r.rows_duplicate, f"; errors: {r.error}" if r.errors else "")
     if any(r.retryable for r in results):
         raise TransientIngestError(results)
     return results
 
 
-@flow(name="cdp-ingest", log_prints=False)
+@flow(name="cdp-ingest", flow_run_name=flow_run_name, log_prints=False)
 def ingest_flow(home: str, source_dir: str | None = None, sources: Sequence[str] | None = None) -> list[LoadResult]:
     """Load every (or the named) source into the warehouse at `home`, one after the other.
 
     Sources run in sequence: they share one DuckDB file, which has one writer at a time.
     """
+    from connectors.runner import refresh_raw_views
+
+    ingest = with_retries(ingest_source_task)
     results: list[LoadResult] = []
     for source in (list(sources) if sources else list(SOURCE_NAMES)):
-        results.extend(ingest_source_task(str(home), source, str(source_dir) if source_dir else None))
+        results.extend(ingest(str(home), source, str(source_dir) if source_dir else None))
+    refresh_raw_views(home)
     return results
 
 

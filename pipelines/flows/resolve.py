@@ -7,17 +7,26 @@ from pathlib import Path
 from prefect import flow, task
 
 from identity import resolve
+from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
 
-@task(name="resolve-identities", retries=1, retry_delay_seconds=5)
+@task(name="resolve-identities", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "identity"])
 def resolve_task(home: str, mode: str, debug: bool | None) -> dict:
-    return asdict(resolve(home, mode=mode, debug=debug))
+    summary = asdict(resolve(home, mode=mode, debug=debug))
+    log = run_logger()
+    log.info("resolve %s (%s): %d records (%d new) -> %d customers; %d deterministic + %d probabilistic edges, "
+             "%d refused", summary["run_id"], summary["mode"], summary["records"], summary["new_records"],
+             summary["customers"], summary["deterministic_edges"], summary["probabilistic_edges"],
+             summary["rejected_edges"])
+    for step, seconds in (summary.get("step_seconds") or {}).items():
+        log.info("  step %s: %.2f s", step, seconds)
+    return summary
 
 
-@flow(name="cdp-resolve", log_prints=False)
+@flow(name="cdp-resolve", flow_run_name=flow_run_name, log_prints=False)
 def resolve_flow(home: str, full: bool = False, debug: bool | None = None) -> dict:
     """Staging records -> identity graph -> matching -> clusters -> stable customer ids."""
-    return resolve_task(str(home), "full" if full else "incremental", debug)
+    return with_retries(resolve_task)(str(home), "full" if full else "incremental", debug)
 
 
 if __name__ == "__main__":

@@ -8,28 +8,30 @@ and its duration lands in the summary.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from prefect import flow, task
 
 from config import default_home
 from config.pipeline import load_pipeline_settings
+from pipelines.flows._runtime import flow_run_name, publish_summary_artifact, run_logger, with_retries
 from pipelines.flows.ingest import ingest_source_task
 from pipelines.flows.profiles import build_profiles_task, materialize_segments_task
 from pipelines.flows.resolve import resolve_task
 from pipelines.flows.sync import refresh_consent_task, sync_target_task
 
-SETTINGS = load_pipeline_settings()
-
 
 def _say(message: str) -> None:
-    print(f"  · {message}", flush=True)
+    """Progress for the person at the terminal (stderr: stdout carries the summary, or its JSON)."""
+    print(f"  · {message}", file=sys.stderr, flush=True)
 
 
-@task(name="apply-suppressions", retries=1, retry_delay_seconds=5)
+@task(name="apply-suppressions", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "privacy"])
 def apply_suppressions_task(home: str) -> int:
     """Forgotten people stay forgotten: their late events are quarantined before resolution."""
     from profiles.privacy import apply_suppressions
@@ -42,20 +44,21 @@ def apply_suppressions_task(home: str) -> int:
         con.close()
 
 
-@task(name="evaluate-against-truth")
+@task(name="evaluate-against-truth", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "identity"])
 def evaluate_task(home: str, truth_path: str) -> dict:
     from pipelines.evaluation_store import evaluate_and_store
 
     return evaluate_and_store(home, Path(truth_path))
 
 
-@task(name="publish-warehouse", retries=1, retry_delay_seconds=5)
+@task(name="publish-warehouse", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "publish"])
 def publish_task(home: str) -> dict:
-    """Document the tables, publish a read-only snapshot for readers, write the HTML report."""
+    """Analyst views, comments, a self-contained snapshot and dbt sources for readers; the HTML report."""
     from pipelines.report.publish import publish_run_outputs
 
-    published = publish_run_outputs(home, keep_snapshots=SETTINGS.snapshots.keep)
-    return {"snapshot": str(published.snapshot), "report": str(published.report)}
+    published = publish_run_outputs(home)
+    return {"snapshot": str(published.snapshot), "report": str(published.report),
+            "dbt_sources": str(published.dbt_sources) if published.dbt_sources else None}
 
 
 class PipelineStepError(RuntimeError):
@@ -73,56 +76,81 @@ class PipelineStepError(RuntimeError):
 
 def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any]) -> Any:
     _say(f"{label} …")
+    log = run_logger()
+    log.info("step %s: %s …", step, label)
     started = time.perf_counter()
     try:
         result = fn()
     except Exception as exc:
         _say(f"{label} FAILED after {time.perf_counter() - started:.1f} s")
+        log.error("step %s failed after %.1f s: %s", step, time.perf_counter() - started, type(exc).__name__)
         raise PipelineStepError(step, summary["home"], exc) from exc
     seconds = time.perf_counter() - started
     summary["timings"][step] = round(seconds, 2)
     _say(f"{label} done in {seconds:.1f} s")
+    log.info("step %s done in %.1f s", step, seconds)
     return result
 
 
-@flow(name="cdp-pipeline", log_prints=False)
+@flow(name="cdp-pipeline", flow_run_name=flow_run_name, log_prints=False)
 def cdp_pipeline(source_dir: str | None = None, home: str | None = None, truth: str | None = None,
-                 sources: list[str] | None = None, full_resolve: bool = False) -> dict:
+                 sources: list[str] | None = None, full_resolve: bool = False,
+                 lock_wait: float | None = None) -> dict:
     """Run every step on the warehouse at `home`; returns the run summary (see pipelines.summary)."""
     from connectors.runner import SOURCE_NAMES
+    from pipelines.run_log import record_run, utcnow
     from profiles.crm_sync import enabled_targets
     from warehouse.lock import home_lock
+
+    # Configuration comes in here, at the flow's edge (never at import); every task gets its retries.
+    settings = load_pipeline_settings()
+    steps = SimpleNamespace(
+        ingest=with_retries(ingest_source_task), suppressions=with_retries(apply_suppressions_task),
+        resolve=with_retries(resolve_task), evaluate=with_retries(evaluate_task),
+        profiles=with_retries(build_profiles_task), segments=with_retries(materialize_segments_task),
+        consent=with_retries(refresh_consent_task), sync=with_retries(sync_target_task),
+        publish=with_retries(publish_task), targets=enabled_targets)
 
     home = str(Path(home) if home else default_home())
     if truth is None and source_dir and (Path(source_dir) / "truth.parquet").exists():
         truth = str(Path(source_dir) / "truth.parquet")
     summary: dict[str, Any] = {"home": home, "source_dir": source_dir, "timings": {}}
-    with home_lock(home, wait_seconds=SETTINGS.lock.wait_seconds, command="cdp-pipeline"):
-        loads = _timed(summary, "ingest", "ingest", lambda: [
-            load for name in (sources or SOURCE_NAMES)
-            for load in ingest_source_task(home, name, source_dir)
-        ])
-        summary["loads"] = [asdict(load) for load in loads]
-        summary["suppressed"] = _timed(summary, "suppressions", "apply suppressions (forgotten people)",
-                                       lambda: apply_suppressions_task(home))
-        summary["resolve"] = _timed(summary, "resolve", "identity resolution",
-                                    lambda: resolve_task(home, "full" if full_resolve else "incremental", None))
-        if truth:
-            summary["evaluation"] = _timed(summary, "evaluate", "evaluation against truth",
-                                           lambda: evaluate_task(home, truth))
-        summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits",
-                                     lambda: build_profiles_task(home))
-        summary["segments"] = _timed(summary, "segments", "segments",
-                                     lambda: materialize_segments_task(home, None))
-
-        def _syncs() -> list[dict]:
-            refresh_consent_task(home)
-            return [sync_target_task(home, target) for target in enabled_targets()]
-
-        summary["syncs"] = _timed(summary, "syncs", "consent and CRM syncs", _syncs)
-        summary["published"] = _timed(summary, "publish", "catalog, snapshot and report",
-                                      lambda: publish_task(home))
+    wait = settings.lock.wait_seconds if lock_wait is None else lock_wait
+    with home_lock(home, wait_seconds=wait, command="cdp-pipeline"):
+        started_at = utcnow()
+        try:
+            _run_steps(summary, steps, home, source_dir, truth, list(sources or SOURCE_NAMES), full_resolve)
+        except BaseException as exc:
+            record_run(home, "cdp run", started_at, "failed", str(exc).splitlines()[0] if str(exc) else
+                       type(exc).__name__, flow=True, details={"timings": summary["timings"]})
+            raise
+        record_run(home, "cdp run", started_at, "completed", flow=True, details={"timings": summary["timings"]})
+    publish_summary_artifact(summary)
     return summary
+
+
+def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str | None, truth: str | None,
+               sources: list[str], full_resolve: bool) -> None:
+    """The recipe, step by step; each step timed, logged and named if it fails."""
+    loads = _timed(summary, "ingest", "ingest", lambda: [
+        load for name in sources for load in steps.ingest(home, name, source_dir)])
+    summary["loads"] = [asdict(load) for load in loads]
+    summary["suppressed"] = _timed(summary, "suppressions", "apply suppressions (forgotten people)",
+                                   lambda: steps.suppressions(home))
+    summary["resolve"] = _timed(summary, "resolve", "identity resolution",
+                                lambda: steps.resolve(home, "full" if full_resolve else "incremental", None))
+    if truth:
+        summary["evaluation"] = _timed(summary, "evaluate", "evaluation against truth",
+                                       lambda: steps.evaluate(home, truth))
+    summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits", lambda: steps.profiles(home))
+    summary["segments"] = _timed(summary, "segments", "segments", lambda: steps.segments(home, None))
+
+    def _syncs() -> list[dict]:
+        steps.consent(home)
+        return [steps.sync(home, target) for target in steps.targets()]
+
+    summary["syncs"] = _timed(summary, "syncs", "consent and CRM syncs", _syncs)
+    summary["published"] = _timed(summary, "publish", "catalog, snapshot and report", lambda: steps.publish(home))
 
 
 if __name__ == "__main__":

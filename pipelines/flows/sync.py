@@ -9,35 +9,42 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 from profiles.consent import build_consent
 from profiles.crm_sync import enabled_targets, sync
 from warehouse.connection import connect_home
 
 
-@task(name="refresh-consent", retries=1, retry_delay_seconds=5)
+@task(name="refresh-consent", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "consent"])
 def refresh_consent_task(home: str) -> int:
     con = connect_home(home)
     try:
-        return build_consent(con)
+        rows = build_consent(con)
     finally:
         con.close()
+    run_logger().info("consent refreshed: %s row(s)", rows)
+    return rows
 
 
-@task(name="sync-target", retries=2, retry_delay_seconds=10, task_run_name="sync-{target}")
+@task(name="sync-target", retries=2, retry_delay_seconds=[30, 60], task_run_name="sync-{target}",
+      tags=["cdp", "sync"])
 def sync_target_task(home: str, target: str) -> dict:
     result = sync(home, target)
+    run_logger().info("sync %s: %d new, %d updated, %d deleted, %d failed, %d unchanged in %d batch(es)%s",
+                      target, result.new, result.updated, result.deleted, result.failed, result.unchanged,
+                      result.batches, f"; errors: {'; '.join(result.errors)}" if result.errors else "")
     return {"target": result.target, "run_id": result.run_id, "new": result.new, "updated": result.updated,
             "deleted": result.deleted, "failed": result.failed, "unchanged": result.unchanged,
             "batches": result.batches, "errors": result.errors, "files": result.files}
 
 
-@flow(name="cdp-sync", log_prints=False)
+@flow(name="cdp-sync", flow_run_name=flow_run_name, log_prints=False)
 def sync_flow(home: str, targets: list[str] | None = None) -> list[dict]:
     """Refresh consent, then sync each target in turn (they share the warehouse file: no parallelism)."""
-    consent = refresh_consent_task(str(home))
+    consent = with_retries(refresh_consent_task)(str(home))
     results = []
     for target in targets or enabled_targets():
-        results.append(sync_target_task(str(home), target, wait_for=[consent]))
+        results.append(with_retries(sync_target_task)(str(home), target, wait_for=[consent]))
     return results
 
 

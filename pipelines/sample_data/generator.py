@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -32,6 +33,8 @@ from pipelines.sample_data.pools import COUNTRY_NAME, CURRENCY, WEB_LOCALE
 from pipelines.sample_data.sinks import (
     LEAD_COLUMNS, ORDER_COLUMNS, TRUTH_SCHEMA, FileSet, ShopDatabase, TruthWriter, csv_blob, gzip_member,
 )
+
+log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 DAY_MS = 86_400_000
@@ -635,6 +638,12 @@ def _prepare_out(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
+def _progress(written: int, customers: int) -> None:
+    """Persons written so far, for whoever shows progress (the `cdp generate` bar listens)."""
+    log.debug("persons written: %d of %d", written, customers, extra={"cdp_progress": {
+        "task": "generate", "description": "generate persons", "completed": written, "total": customers}})
+
+
 def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: float = 0.02,
                   start: date | str = date(2026, 1, 1), days: int = 60, compress: bool = True,
                   sources: tuple[str, ...] = ALL_SOURCES, chunk_persons: int = CHUNK_PERSONS,
@@ -682,6 +691,7 @@ def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: 
     run = _Run(out, cfg.compress_level, cfg.sources)
     registry = Registry()
     in_flight: deque = deque()
+    written = 0
     try:
         for index, chunk_start in enumerate(range(0, customers, chunk_persons)):
             count = min(chunk_persons, customers - chunk_start)
@@ -694,15 +704,20 @@ def run_generator(out_dir: str | Path, customers: int, seed: int, broken_share: 
             spec = _ChunkSpec(index, count, persons, rng.getstate())
             if pool is None:
                 run.append(_build_chunk(cfg, spec))
+                _progress(written := written + count, customers)
                 continue
-            in_flight.append(pool.submit(_build_in_worker, spec))
+            in_flight.append((count, pool.submit(_build_in_worker, spec)))
             # Bounded: a chunk waits in memory only while the ones before it are being written.
             while len(in_flight) > 2 * workers:
-                run.append(in_flight.popleft().result())
+                done, future = in_flight.popleft()
+                run.append(future.result())
+                _progress(written := written + done, customers)
         while in_flight:
-            run.append(in_flight.popleft().result())
+            done, future = in_flight.popleft()
+            run.append(future.result())
+            _progress(written := written + done, customers)
     finally:
-        for future in in_flight:
+        for _, future in in_flight:
             future.cancel()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from config.sync import TargetSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -257,6 +260,9 @@ class HttpTarget:
             if attempt < http.max_attempts:
                 wait = self._backoff(attempt) if wait is None else wait
                 self.waits.append(wait)
+                # Ids and counts only: a person watching a slow sync sees why it waits.
+                log.warning("%s: %s; retry %d of %d in %.1f s", self.name, last_error, attempt,
+                            http.max_attempts - 1, wait)
                 self.sleep(wait)
         return BatchOutcome(ids, f"{last_error} after {http.max_attempts} attempts", http.max_attempts)
 

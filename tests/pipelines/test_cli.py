@@ -18,9 +18,10 @@ def _restore_environment():
 
 
 def test_every_command_module_is_registered():
-    names = set(cli.build_parser()._subparsers._group_actions[0].choices)
+    names = cli.command_names()
     assert {"demo", "run", "generate", "ingest", "resolve", "evaluate", "explain", "resolve-file",
-            "profiles", "segments", "export", "sync", "forget", "report", "serve", "config"} <= names
+            "profiles", "segments", "export", "sync", "forget", "report", "serve", "config", "status",
+            "quarantine", "server", "publish", "dbt-sources"} <= names
 
 
 def test_a_fresh_home_gets_its_own_prefect_state_folder(tmp_path, monkeypatch):

@@ -15,8 +15,8 @@ def _stub_steps(monkeypatch):
     saved = dict(os.environ)
     calls = []
     monkeypatch.setattr(sample_data, "generate", lambda out, customers, seed: calls.append(("generate", out)) or {})
-    monkeypatch.setattr(run_command, "execute", lambda home, src, truth=None, full_resolve=False: calls.append(
-        ("run", home)) or {"home": str(home), "timings": {}, "published": {}})
+    monkeypatch.setattr(run_command, "execute", lambda home, src, truth=None, full_resolve=False, lock_wait=None:
+                        calls.append(("run", home)) or {"home": str(home), "timings": {}, "published": {}})
     yield calls
     os.environ.clear()
     os.environ.update(saved)

@@ -87,10 +87,9 @@ def test_a_second_run_stops_with_a_message_naming_the_holder(prefect_harness, tm
         "    time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(run_module.SETTINGS.lock, "wait_seconds", 1)
         started = time.monotonic()
         with pytest.raises(HomeLockedError, match="cdp run \\(test holder\\)"):
-            run_module.cdp_pipeline(source_dir=None, home=str(home))
+            run_module.cdp_pipeline(source_dir=None, home=str(home), lock_wait=1)
         assert time.monotonic() - started < 30
     finally:
         holder.kill()

@@ -6,7 +6,6 @@ import pytest
 from pipelines.cli import main
 from pipelines.report import CHARTS, build_report
 from pipelines.report.data import collect
-from pipelines.report.svg import nice_ticks
 from warehouse.connection import connect, connect_home
 from warehouse.snapshot import publish_snapshot
 
@@ -57,17 +56,39 @@ def build_report_fixture(home: Path) -> Path:
     con.execute("""CREATE TABLE identity.rejected_edges AS
         SELECT 'blocked_value' AS reason FROM range(7)
         UNION ALL SELECT 'limit_exceeded:user_id' FROM range(3)""")
-    con.execute("""CREATE TABLE segments.runs AS SELECT * FROM (VALUES
-        ('run1', TIMESTAMP '2026-03-01 02:00', 'champions', 10),
-        ('run1', TIMESTAMP '2026-03-01 02:00', 'at_risk', 40),
-        ('run2', TIMESTAMP '2026-03-02 02:00', 'champions', 14),
-        ('run2', TIMESTAMP '2026-03-02 02:00', 'at_risk', 35),
-        ('run3', TIMESTAMP '2026-03-03 02:00', 'champions', 20),
-        ('run3', TIMESTAMP '2026-03-03 02:00', 'at_risk', 30)) AS t(run_id, run_at, segment, size)""")
+    # 8 segments over 3 runs, the last two in the same minute (their labels must still differ).
+    con.execute("""CREATE TABLE segments.runs AS
+        SELECT 'run' || r AS run_id, [TIMESTAMP '2026-03-01 02:00:00', TIMESTAMP '2026-03-02 02:00:05',
+                                     TIMESTAMP '2026-03-02 02:00:40'][r] AS run_at,
+               SEGMENTS[s] AS segment, 10 * s + r AS size
+        FROM range(1, 4) a(r), range(1, 9) b(s),
+             (SELECT ['app_users', 'at_risk', 'engaged_on_social_no_email', 'high_value', 'new_customers',
+                      'social_leads_not_buyers', 'spanish_speaking', 'window_shoppers'] AS SEGMENTS)""")
     con.execute("""CREATE TABLE segments.membership AS
         SELECT 'champions' AS segment, 'cus_' || i AS customer_id, NULL AS exited_at FROM range(20) t(i)""")
-    con.execute("""CREATE TABLE ops.evaluations AS SELECT TIMESTAMP '2026-03-03' AS evaluated_at,
-        0.99 AS precision, 0.98 AS recall, 0.985 AS f1""")
+    con.execute("""CREATE TABLE ops.evaluations AS SELECT * FROM (VALUES
+        (TIMESTAMP '2026-03-02', 0.97, 0.96, 0.965), (TIMESTAMP '2026-03-03', 0.99, 0.98, 0.985))
+        AS t(evaluated_at, precision, recall, f1)""")
+    # The model: m and u per level, with the prior; two resolve runs in the same minute.
+    con.execute("""CREATE TABLE identity.match_weights AS SELECT * FROM (VALUES
+        ('_prior', -1, 'P(two random records match)', 0.001, NULL, -9.97, 'res_2'),
+        ('first_name', 2, 'exact', 0.9, 0.01, 6.49, 'res_2'), ('first_name', 0, 'else', 0.1, 0.99, -3.3, 'res_2'),
+        ('birth_date', 1, 'exact', 0.95, 0.001, 9.89, 'res_2'), ('birth_date', 0, 'else', 0.05, 0.999, -4.3, 'res_2'),
+        ('first_name', 2, 'exact', 0.8, 0.02, 5.3, 'res_1'))
+        AS t(comparison, level, level_name, m_probability, u_probability, match_weight, run_id)""")
+    con.execute("""CREATE TABLE identity.runs AS SELECT * FROM (VALUES
+        ('res_1', TIMESTAMP '2026-03-03 02:00:01', 96, 400, '{"normalize": 0.5, "scoring": 0.2}'),
+        ('res_2', TIMESTAMP '2026-03-03 02:00:31', 100, 400, '{"normalize": 0.4, "scoring": 0.1}'))
+        AS t(run_id, finished_at, customers, records, step_seconds)""")
+    con.execute("""CREATE TABLE profiles.golden AS SELECT DISTINCT customer_id FROM identity.record_map""")
+    con.execute("""CREATE TABLE profiles.consent AS
+        SELECT customer_id, 'marketing' AS purpose, c % 3 = 0 AS granted
+        FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS c FROM profiles.golden) LIMIT 60""")
+    con.execute("""CREATE TABLE ops.sync_runs AS SELECT * FROM (VALUES
+        ('s1', 'crm_file', 'file', TIMESTAMP '2026-03-03 02:01', 'ok', 100, 0, 0, 0, 0),
+        ('s2', 'crm_api', 'http', TIMESTAMP '2026-03-03 02:02', 'partial', 80, 5, 1, 14, 0))
+        AS t(run_id, target, kind, finished_at, status, new_count, updated_count, deleted_count, failed_count,
+             unchanged_count)""")
     con.close()
     return home
 
@@ -82,9 +103,10 @@ def test_figures_come_from_the_tables(report_home):
         data = collect(con)
     assert data.headline == {
         "events_read": 1000, "events_loaded": 900, "events_quarantined": 60, "events_duplicate": 40,
-        "loads": 4, "records": 400, "customers": 100, "segments": 1,
+        "loads": 4, "records": 400, "customers": 100, "profiles": 100, "segments": 1,
     }
     assert data.evaluation == {"precision": 0.99, "recall": 0.98, "f1": 0.985}
+    assert [e["f1"] for e in data.evaluations] == [0.965, 0.985]
     assert len(data.events_per_day.x) == 10 and data.events_per_day.x[0] == "2026-03-01"
     assert {s: sum(v) for s, v in data.events_per_day.series.items()} == {s: 100 for s in SOURCES}
     assert dict(zip(data.quarantine_reasons.labels, data.quarantine_reasons.values)) == {
@@ -93,21 +115,37 @@ def test_figures_come_from_the_tables(report_home):
     assert sizes["3-5"] == 99 and sizes["21-50"] == 1 and sum(sizes.values()) == 100
     assert sum(data.match_probabilities.values) == 50  # the deterministic edge is not counted
     assert data.match_probabilities.values[:10] == [0] * 10  # nothing below 0.5
+    # No histogram stored and no weights on the fixture's edges: no weight chart, no failure.
+    assert data.match_weights is None
+    assert [(r["comparison"], r["level_name"]) for r in data.m_u] == [
+        ("birth_date", "exact"), ("birth_date", "else"), ("first_name", "exact"), ("first_name", "else")]
+    assert data.prior_weight == -9.97
+    assert [r["label"] for r in data.runs] == ["1: 03-03 02:00:01", "2: 03-03 02:00:31"]
+    assert data.runs[1]["step_seconds"] == {"normalize": 0.4, "scoring": 0.1}
+    assert {r["purpose"]: (r["granted"], r["refused"], r["unknown"]) for r in data.consent} == {
+        "marketing": (20, 40, 40)}
+    assert [(r["target"], r["failed"], r["status"]) for r in data.syncs] == [
+        ("crm_api", 14, "partial"), ("crm_file", 0, "ok")]
+    assert {r["source"] for r in data.freshness} == set(SOURCES)
     assert dict(zip(data.source_overlap.labels, data.source_overlap.values)) == {
         "app + social + transactions + web": 90, "web": 10}
-    assert data.segment_sizes.series == {"at_risk": [40, 35, 30], "champions": [10, 14, 20]}
+    assert len(data.segment_sizes.series) == 8 and data.segment_sizes.series["at_risk"] == [21, 22, 23]
+    assert data.segment_sizes.x == ["1: 03-01 02:00", "2: 03-02 02:00:05", "3: 03-02 02:00:40"]
     assert dict(zip(data.rejected_links.labels, data.rejected_links.values)) == {
         "blocked_value": 7, "limit_exceeded:user_id": 3}
 
 
 def test_report_file_has_every_chart_drawn(report_home, capsys):
     assert main(["report", "--home", str(report_home)]) == 0
-    assert "7 of 7 charts drawn" in capsys.readouterr().out
+    drawn = len(CHARTS) - 1  # every chart but the match weights (the fixture's edges carry none)
+    assert f"{drawn} of {len(CHARTS)} charts drawn" in capsys.readouterr().out
     html = (report_home / "reports" / "report.html").read_text()
     for chart_id, title, *_ in CHARTS:
         assert f'data-chart="{chart_id}"' in html and title in html
-    assert "No data yet" not in html
-    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert html.count("No data yet") == 1
+    # No scripts, nothing fetched: the only URLs are the SVG and XLink namespace names.
+    namespaces = html.replace("http://www.w3.org/2000/svg", "").replace("http://www.w3.org/1999/xlink", "")
+    assert "<script" not in html and "http://" not in namespaces and "https://" not in namespaces
     assert 'data-figure="f1"' in html and "0.985" in html
 
 
@@ -125,8 +163,7 @@ def test_single_segment_run_shows_current_sizes(report_home):
         con.execute("DELETE FROM segments.runs WHERE run_id <> 'run3'")
         data = collect(con)
     assert data.segment_sizes is None
-    assert dict(zip(data.segment_current.labels, data.segment_current.values)) == {
-        "at_risk": 30, "champions": 20}
+    assert dict(zip(data.segment_current.labels, data.segment_current.values))["at_risk"] == 23
 
 
 def test_report_reads_the_snapshot_while_a_run_holds_the_warehouse(report_home, tmp_path):
@@ -147,7 +184,7 @@ def test_report_reads_the_snapshot_while_a_run_holds_the_warehouse(report_home, 
         holder.wait(timeout=30)
     assert result.source.name == "latest.duckdb"
     assert "latest published snapshot" in result.path.read_text()
-    assert result.charts_drawn == len(CHARTS)
+    assert result.charts_drawn == len(CHARTS) - 1
 
 
 def test_personal_data_and_markup_in_labels_are_escaped(tmp_path):
@@ -158,7 +195,24 @@ def test_personal_data_and_markup_in_labels_are_escaped(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-@pytest.mark.parametrize("peak, expected_last", [(0, 1), (7, 8), (95, 100), (1234, 1250), (0.37, 0.4)])
-def test_axis_ticks_cover_the_peak_with_round_steps(peak, expected_last):
-    ticks = nice_ticks(peak)
-    assert ticks[0] == 0 and ticks[-1] == pytest.approx(expected_last)
+def test_match_weights_come_from_the_stored_histogram_with_its_threshold(report_home):
+    with connect_home(report_home) as con:
+        con.execute("""CREATE TABLE identity.match_weight_histogram AS
+            SELECT b - 20.0 AS bin_low, b - 19.0 AS bin_high, CAST(1000 / (1 + abs(b - 8)) AS BIGINT) AS pairs,
+                   'res_2' AS run_id, 0.95 AS threshold FROM range(40) t(b)""")
+        data = collect(con, threshold_probability=0.99)
+    mw = data.match_weights
+    assert len(mw["bins"]) == 40 and mw["bins"][0][0] == -20.0
+    assert mw["threshold"] == pytest.approx(4.248, abs=0.01)  # the stored threshold wins: log2(0.95 / 0.05)
+    assert "every scored candidate pair" in mw["scope"]
+
+
+def test_without_a_histogram_the_weights_of_links_made_and_refused_are_drawn(report_home):
+    with connect_home(report_home) as con:
+        con.execute("ALTER TABLE identity.edges ADD COLUMN match_weight DOUBLE")
+        con.execute("UPDATE identity.edges SET match_weight = 5 + right(left_record_id, 1)::INT "
+                    "WHERE edge_kind = 'probabilistic'")
+        data = collect(con, threshold_probability=0.97)
+    mw = data.match_weights
+    assert sum(n for _, _, n in mw["bins"]) == 50 and "links made" in mw["scope"]
+    assert mw["threshold"] == pytest.approx(5.01, abs=0.01)

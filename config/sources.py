@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -32,6 +33,13 @@ class LoadingSettings(BaseModel):
     sql_batch_rows: int = Field(50_000, ge=1)
     future_tolerance_minutes: int = Field(60, ge=0)
     memory_limit: str | None = "2GB"
+    # What happens to a top-level field (a CSV/SQL column) a stream does not declare, per stream
+    # name (key `default` for the rest): evolve (kept in the `extra` JSON column), discard (dropped,
+    # counted in ops.loads.values_discarded) or freeze (the record quarantined: unexpected_field).
+    schema_contract: dict[str, Literal["evolve", "discard", "freeze"]] = Field(default_factory=dict)
+
+    def contract(self, stream: str) -> str:
+        return self.schema_contract.get(stream, self.schema_contract.get("default", "evolve"))
 
 
 class SourceSettings(BaseModel):

@@ -118,11 +118,17 @@ class Connector:
         for source in stream.inputs:
             if isinstance(source, FileInput):
                 for path in self.files(source):
-                    print_ = fingerprint(path)
-                    if is_loaded(known, print_):
-                        continue
                     folder = path.parent if path.parent in self.extra_folders else self.folder
                     label = f"{folder.name}/{path.name}"
+                    try:
+                        print_ = fingerprint(path)
+                    except OSError as exc:
+                        # Unreadable (permissions): named in the load's error; the other files load.
+                        yield PendingInput(label=label, format=source.format,
+                                           batches=_failing(readers.unreadable_error(label, exc)))
+                        continue
+                    if is_loaded(known, print_):
+                        continue
                     yield PendingInput(label=label, format=source.format, fingerprint=print_,
                                        batches=self._file_batches(path, label, source, stream))
             elif source.url:
@@ -141,6 +147,14 @@ class Connector:
         # The key column must be in the header, else the file is not what we think it is.
         return lambda: readers.read_csv(path, label, stream.spec.source_columns, [stream.primary_key],
                                         self.loading.batch_bytes)
+
+
+def _failing(error: Exception) -> Callable[[], Iterator[pa.Table]]:
+    def batches() -> Iterator[pa.Table]:
+        raise error
+        yield  # pragma: no cover - a generator that fails at its first step
+
+    return batches
 
 
 def staging_select(source: str, stream: str, record_type: str, values: dict[str, str]) -> str:

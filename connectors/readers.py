@@ -14,17 +14,16 @@ A file that cannot be read at all raises `UnreadableInputError` naming it and wh
 """
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 GZIP_MAGIC = b"\x1f\x8b"
-# A delimiter byte that never occurs in text, so the CSV reader returns whole lines.
-_NO_DELIMITER = "\x01"
 
 
 class UnreadableInputError(Exception):
@@ -83,126 +82,275 @@ def _line_numbers(first: int, count: int) -> pa.Array:
     return pa.array(range(first, first + count), pa.int64())
 
 
-def _batches(reader, path: Path, label: str) -> Iterator[pa.RecordBatch]:
-    """Batches of an Arrow CSV reader; a read error (corrupt gzip, bad bytes) names the file."""
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowException, OSError, EOFError) as exc:
-            raise _reraise(path, label, exc) from None
-        yield batch
+def _read_chunks(path: Path, label: str, chunk_bytes: int) -> Iterator[bytes]:
+    """The file's (decompressed) bytes in chunks of about `chunk_bytes`; any read error names it."""
+    try:
+        if path.stat().st_size == 0:
+            return  # an empty file holds no records: loaded as zero rows, and remembered
+        stream = open_input_stream(path, label)
+    except UnreadableInputError:
+        raise
+    except OSError as exc:
+        raise unreadable_error(label, exc) from None
+    except (pa.ArrowException, EOFError) as exc:
+        raise _reraise(path, label, exc) from None
+    with stream:
+        while True:
+            try:
+                chunk = stream.read(chunk_bytes)
+            except OSError as exc:
+                if isinstance(exc, (PermissionError, IsADirectoryError)):
+                    raise unreadable_error(label, exc) from None
+                raise _reraise(path, label, exc) from None
+            except (pa.ArrowException, EOFError) as exc:
+                raise _reraise(path, label, exc) from None
+            if not chunk:
+                return
+            yield chunk
+
+
+def unreadable_error(label: str, exc: OSError) -> UnreadableInputError:
+    why = exc.strerror or type(exc).__name__
+    return UnreadableInputError(f"{label}: cannot be read ({why}); nothing of this file was loaded, the other "
+                                "files were: fix its permissions (or move it away) and rerun")
+
+
+def _complete_lines(path: Path, label: str, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, bytes) per chunk, each chunk ending at the end of a line (with its
+    LF; the file's last line gets one if it lacks it)."""
+    carry = b""
+    next_line = 1
+    for chunk in _read_chunks(path, label, chunk_bytes):
+        data = carry + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1:]
+        complete = data[:cut + 1]
+        yield next_line, complete
+        next_line += complete.count(b"\n")
+    if carry:
+        yield next_line, carry + b"\n"
+
+
+def physical_lines(path: Path, label: str, chunk_bytes: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines) per chunk: the file split on LF only. A lone CR, a 0x01
+    or any other byte stays inside its line, so line numbers are those `wc -l` or an editor shows.
+    (The CR of a CRLF ending is still on each line: see `_strip_cr`.)"""
+    for first, data in _complete_lines(path, label, chunk_bytes):
+        yield first, data[:-1].split(b"\n")
+
+
+def _line_array(data: bytes) -> tuple[pa.Array, np.ndarray]:
+    """The lines of `data` (which ends with LF) as one binary Arrow array over the same bytes (no
+    Python object per line), the LF and a CR before it dropped; and each line's byte length."""
+    buf = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    offsets = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(newlines),
+                                             [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    cr = np.zeros(len(newlines), dtype=bool)
+    has = newlines > 0
+    cr[has] = buf[newlines[has] - 1] == 13
+    lengths = np.diff(offsets) - 1 - cr
+    if cr.any():
+        lines = pc.if_else(pa.array(cr), pc.binary_slice(lines, 0, -2), pc.binary_slice(lines, 0, -1))
+    else:
+        lines = pc.binary_slice(lines, 0, -1)
+    return lines, lengths
+
+
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def _decode_lines(lines: list[bytes]) -> tuple[list[str], list[bool]]:
+    """Lines as text and whether each was valid UTF-8 (invalid ones decoded with replacements)."""
+    joined = b"\n".join(lines)
+    try:
+        return joined.decode("utf-8").split("\n"), [False] * len(lines)
+    except UnicodeDecodeError:
+        texts, bad = [], []
+        for raw in lines:
+            try:
+                texts.append(raw.decode("utf-8"))
+                bad.append(False)
+            except UnicodeDecodeError:
+                # Kept recoverable in the quarantine payload: \xe9 for a byte that is not UTF-8.
+                texts.append(raw.decode("utf-8", errors="backslashreplace"))
+                bad.append(True)
+        return texts, bad
 
 
 def read_ndjson(path: Path, label: str, batch_bytes: int) -> Iterator[pa.Table]:
     """Lines of an NDJSON file in batches: `_file`, `_line`, `_payload`, `_bad_encoding`.
 
-    Empty lines are skipped (they are not records) but still counted for line numbers.
+    Lines are split on LF only (see `physical_lines`). A line that is empty or only whitespace is
+    not a record (and not counted), but it keeps its number, so `<file>:<line>` always points at
+    the physical line. Every other line is one record: checked, then loaded or quarantined.
+    Splitting is vectorized (numpy over the chunk's bytes, no Python object per line).
     """
-    options = pacsv.ReadOptions(column_names=["_payload"], block_size=batch_bytes, use_threads=True)
-    parse = pacsv.ParseOptions(delimiter=_NO_DELIMITER, quote_char=False, escape_char=False,
-                               newlines_in_values=False, ignore_empty_lines=False)
-    convert = pacsv.ConvertOptions(column_types={"_payload": pa.binary()}, strings_can_be_null=False,
-                                   quoted_strings_can_be_null=False)
-    try:
-        stream = open_input_stream(path, label)
-        reader = pacsv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert)
-    except UnreadableInputError:
-        raise
-    except (pa.ArrowException, OSError, EOFError) as exc:
-        raise _reraise(path, label, exc) from None
-    next_line = 1
-    for batch in _batches(reader, path, label):
-        count = batch.num_rows
-        if not count:
+    for first, data in _complete_lines(path, label, batch_bytes):
+        lines, lengths = _line_array(data)
+        count = len(lines)
+        try:
+            payload = lines.cast(pa.large_string())
+            bad = None
+        except pa.ArrowInvalid:  # some line is not UTF-8: find which, line by line (rare)
+            texts, flags = _decode_lines(lines.to_pylist())
+            payload, bad = pa.array(texts, pa.large_string()), pa.array(flags, pa.bool_())
+        # Blank lines are short: only short lines are looked at one by one.
+        short = np.flatnonzero(lengths <= 64)
+        blank = np.zeros(count, dtype=bool)
+        if len(short):
+            values = payload.take(pa.array(short)).to_pylist()
+            blank[short] = [not v.strip() for v in values]
+        keep = np.flatnonzero(~blank)
+        if not len(keep):
             continue
-        payload, bad = _decode(batch.column(0))
-        table = pa.table({
-            "_file": pa.array([label] * count, pa.string()),
-            "_line": _line_numbers(next_line, count),
-            "_payload": payload,
-            "_bad_encoding": bad,
+        take = pa.array(keep)
+        yield pa.table({
+            "_file": pa.array([label] * len(keep), pa.string()),
+            "_line": pa.array(keep + first, pa.int64()),
+            "_payload": payload.take(take).cast(pa.string()),
+            "_bad_encoding": bad.take(take) if bad is not None else pa.array(np.zeros(len(keep), dtype=bool)),
         })
-        next_line += count
-        yield table
+
+
+# A record may span lines only inside a quoted value; an open quote that does not close within
+# this many lines is a broken line of its own (it must not swallow the rows after it).
+MAX_RECORD_LINES = 50
+_MAX_RECORD_CHARS = 1 << 20
+
+
+def _parse_record(text: str) -> list[str] | None:
+    """The fields of one CSV record, or None when it is not well formed (strict RFC 4180 quotes)."""
+    try:
+        rows = list(csv.reader([text], strict=True))
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
+def _csv_records(items: list[tuple[int, str, bool]], width: int, final: bool):
+    """Records of physical lines: yields (line, fields | None, text, bad_encoding) and returns the
+    lines it could not decide yet (an open quote near the end of the chunk: the next chunk decides).
+
+    A line with balanced quotes is a record by itself. A line that leaves a quote open is joined
+    with the next lines until the quotes balance (at most MAX_RECORD_LINES); the joined text is one
+    record if it parses strictly to exactly `width` fields, else the first line alone is a
+    malformed row and reading goes on at the line after it.
+    """
+    lines = items
+    i, n = 0, len(lines)
+    out = []
+    while i < n:
+        number, text, bad = lines[i]
+        if not text.strip():
+            i += 1
+            continue
+        if text.count('"') % 2 == 0:
+            out.append((number, _parse_record(text), text, bad))
+            i += 1
+            continue
+        joined, parity, j = text, 1, i + 1
+        found = None
+        while j < n and j - i < MAX_RECORD_LINES and len(joined) < _MAX_RECORD_CHARS:
+            joined += "\n" + lines[j][1]
+            parity = (parity + lines[j][1].count('"')) % 2
+            j += 1
+            if parity == 0:
+                fields = _parse_record(joined)
+                if fields is not None and len(fields) == width:
+                    found = (fields, joined, any(b for _, _, b in lines[i:j]), j)
+                break
+        if found is None and not final and j >= n and j - i < MAX_RECORD_LINES and parity == 1:
+            return out, lines[i:]  # undecided: the quote may close in the next chunk
+        if found is None:
+            out.append((number, None, text, bad))
+            i += 1
+        else:
+            fields, joined, any_bad, j = found
+            out.append((number, fields, joined, any_bad))
+            i = j
+    return out, []
 
 
 def read_csv(path: Path, label: str, columns: Sequence[str], required_columns: Sequence[str],
              batch_bytes: int) -> Iterator[pa.Table]:
-    """Rows of a CSV file with a header, every expected column as text (absent ones NULL).
+    """Records of a CSV file with a header, every expected column as text (absent ones NULL).
+
+    Lines are physical (LF-split, see `physical_lines`) and each record carries the number of the
+    line it starts on. A quoted value may hold newlines; a quote left open is a malformed row of its
+    own. A row with the wrong number of fields, broken quoting or bytes that are not UTF-8 comes back
+    flagged `_malformed` (with `_bad_encoding` for the last) and its raw text; a row of empty
+    fields (`,,,`) is a record like any other. Only empty or whitespace-only lines are skipped.
+    Columns of the header the stream does not declare travel in `_extra` (a JSON object of text).
 
     A header without the required columns means the file is not what we expect: the whole file
-    is refused. Rows with the wrong number of fields come back flagged `_malformed` with their text.
+    is refused. An empty file (no header at all) is zero records.
     """
-    malformed: list[tuple[int | None, str]] = []
+    header: list[str] | None = None
+    pending: list[tuple[int, str, bool]] = []
+    chunks = physical_lines(path, label, batch_bytes)
+    wanted = list(columns)
+    positions: list[int | None] = []
+    extra_positions: list[int] = []
 
-    def on_invalid_row(row: Any) -> str:
-        malformed.append((row.number, row.text))
-        return "skip"
+    def batch(records) -> pa.Table | None:
+        if not records:
+            return None
+        good = [(n, f, b) for n, f, t, b in records if f is not None and len(f) == len(header) and not b]
+        bad = [(n, t, b) for n, f, t, b in records if not (f is not None and len(f) == len(header) and not b)]
+        data: dict[str, list] = {name: [] for name in wanted}
+        extras: list[str | None] = []
+        for _, fields, _ in good:
+            for name, pos in zip(wanted, positions):
+                data[name].append(fields[pos] if pos is not None else None)
+            extras.append(json.dumps({header[p]: fields[p] for p in extra_positions}, ensure_ascii=False)
+                          if extra_positions else None)
+        rows = len(good) + len(bad)
+        table = {
+            "_file": pa.array([label] * rows, pa.string()),
+            "_line": pa.array([n for n, _, _ in good] + [n for n, _, _ in bad], pa.int64()),
+            "_payload": pa.array([None] * len(good) + [t for _, t, _ in bad], pa.string()),
+            "_malformed": pa.array([False] * len(good) + [True] * len(bad), pa.bool_()),
+            "_bad_encoding": pa.array([False] * len(good) + [b for _, _, b in bad], pa.bool_()),
+            "_extra": pa.array(extras + [None] * len(bad), pa.string()),
+        }
+        for name in wanted:
+            table[name] = pa.array(data[name] + [None] * len(bad), pa.string())
+        return pa.table(table)
 
-    options = pacsv.ReadOptions(block_size=batch_bytes, use_threads=False)
-    parse = pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid_row)
-    try:
-        stream = open_input_stream(path, label)
-        # Header first: every column read as bytes (decoded below), none inferred.
-        header_reader = pacsv.open_csv(open_input_stream(path, label), read_options=pacsv.ReadOptions(block_size=1 << 16),
-                                       parse_options=parse)
-        header = header_reader.schema.names
-        header_reader.close()
-    except UnreadableInputError:
-        raise
-    except (pa.ArrowException, OSError, EOFError) as exc:
-        raise _reraise(path, label, exc) from None
-    missing = [c for c in required_columns if c not in header]
-    if missing:
-        raise UnreadableInputError(
-            f"{label}: not the expected CSV: header lacks column(s) {', '.join(missing)} "
-            f"(found {len(header)} columns); fix the file's header or move it out of the source folder")
-    malformed.clear()
-    convert = pacsv.ConvertOptions(column_types={c: pa.binary() for c in header}, strings_can_be_null=False,
-                                   quoted_strings_can_be_null=False)
-    reader = pacsv.open_csv(stream, read_options=options, parse_options=parse, convert_options=convert)
-    next_line = 2  # line 1 is the header
-    for batch in _batches(reader, path, label):
-        bad_rows = sorted((n, text) for n, text in malformed if n is not None)
-        malformed.clear()
-        good = batch.num_rows
-        # Line numbers of the good rows: consecutive lines, skipping those reported malformed.
-        bad_numbers = {n for n, _ in bad_rows}
-        lines = []
-        line = next_line
-        while len(lines) < good:
-            if line not in bad_numbers:
-                lines.append(line)
-            line += 1
-        next_line = max([line] + [n + 1 for n in bad_numbers])
-        data: dict[str, pa.Array] = {}
-        for name in columns:
-            if name in header:
-                data[name] = _decode(batch.column(header.index(name)))[0]
-            else:
-                data[name] = pa.nulls(good, pa.string())
-        table = pa.table({"_file": pa.array([label] * good, pa.string()),
-                          "_line": pa.array(lines, pa.int64()),
-                          "_payload": pa.nulls(good, pa.string()),
-                          "_malformed": pa.array([False] * good, pa.bool_()),
-                          **data})
-        # A row that is entirely empty is a blank line, not a record.
-        if good and len(header) > 1:
-            blank = None
-            for name in header:
-                empty = pc.equal(pc.binary_length(batch.column(header.index(name))), 0)
-                blank = empty if blank is None else pc.and_(blank, empty)
-            table = table.filter(pc.invert(blank))
-        if bad_rows:
-            extra = pa.table({"_file": pa.array([label] * len(bad_rows), pa.string()),
-                              "_line": pa.array([n for n, _ in bad_rows], pa.int64()),
-                              "_payload": pa.array([t for _, t in bad_rows], pa.string()),
-                              "_malformed": pa.array([True] * len(bad_rows), pa.bool_()),
-                              **{name: pa.nulls(len(bad_rows), pa.string()) for name in columns}})
-            table = pa.concat_tables([table, extra])
-        if table.num_rows:
+    for first, lines in chunks:
+        texts, bad = _decode_lines([_strip_cr(line) for line in lines])
+        offset = 0
+        if header is None:
+            # The header is the first line (a UTF-8 byte-order mark dropped); it must be readable.
+            head = texts[0].lstrip("\ufeff")
+            parsed = _parse_record(head) if not bad[0] else None
+            if parsed is None:
+                raise UnreadableInputError(f"{label}: the header line is not valid CSV text; fix the file's "
+                                           "header or move it out of the source folder")
+            header = [h.strip() for h in parsed]
+            missing = [c for c in required_columns if c not in header]
+            if missing:
+                raise UnreadableInputError(
+                    f"{label}: not the expected CSV: header lacks column(s) {', '.join(missing)} "
+                    f"(found {len(header)} columns); fix the file's header or move it out of the source folder")
+            positions = [header.index(c) if c in header else None for c in wanted]
+            extra_positions = [i for i, h in enumerate(header) if h not in wanted and h]
+            offset = 1
+        items = pending + [(first + i, texts[i], bad[i]) for i in range(offset, len(texts))]
+        records, pending = _csv_records(items, len(header), final=False)
+        table = batch(records)
+        if table is not None:
+            yield table
+    if pending and header is not None:
+        records, _ = _csv_records(pending, len(header), final=True)
+        table = batch(records)
+        if table is not None:
             yield table
 
 
@@ -245,20 +393,47 @@ def read_sql(url: str, query_table: str, columns: Sequence[str], cursor_column: 
                 bound = sa.cast(sa.literal(cursor_value, sa.String), reflected[cursor_column])
                 query = query.where(table.c[cursor_column] >= bound)
             query = query.order_by(table.c[cursor_column])
-            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
-            for chunk in result.partitions(batch_rows):
+            extra_columns = [c for c in sorted(found) if c not in columns]
+            if extra_columns:
+                query = query.add_columns(*[table.c[c] for c in extra_columns])
+            if conn.dialect.name == "sqlite":
+                # Text as bytes from here on (the catalog was read above): a value that is not
+                # UTF-8 is flagged and quarantined, never garbled, nor does it fail the whole read.
+                conn.connection.driver_connection.text_factory = bytes
+            for chunk in result_chunks(conn, query, batch_rows):
                 count = len(chunk)
+                bad = [False] * count
                 data: dict[str, pa.Array] = {}
                 for name in columns:
                     if name in present:
                         idx = present.index(name) + 1
-                        data[name] = pa.array([_as_text(row[idx]) for row in chunk], pa.string())
+                        values = []
+                        for r, row in enumerate(chunk):
+                            text, broken = _as_text(row[idx])
+                            values.append(text)
+                            bad[r] = bad[r] or broken
+                        data[name] = pa.array(values, pa.string())
                     else:
                         data[name] = pa.nulls(count, pa.string())
+                extras: list[str | None] = []
+                for r, row in enumerate(chunk):
+                    if not extra_columns:
+                        extras.append(None)
+                        continue
+                    values = {}
+                    for k, name in enumerate(extra_columns):
+                        text, broken = _as_text(row[len(present) + 1 + k])
+                        values[name] = text
+                        bad[r] = bad[r] or broken
+                    extras.append(json.dumps(values, ensure_ascii=False))
+                payload = [json.dumps({c: data[c][r].as_py() for c in columns}, ensure_ascii=False) if bad[r] else None
+                           for r in range(count)]
                 yield pa.table({"_file": pa.array([label] * count, pa.string()),
                                 "_line": pa.array([row[0] for row in chunk], pa.int64()),
-                                "_payload": pa.nulls(count, pa.string()),
-                                "_malformed": pa.array([False] * count, pa.bool_()),
+                                "_payload": pa.array(payload, pa.string()),
+                                "_malformed": pa.array(bad, pa.bool_()),
+                                "_bad_encoding": pa.array(bad, pa.bool_()),
+                                "_extra": pa.array(extras, pa.string()),
                                 **data})
     except UnreadableInputError:
         raise
@@ -271,21 +446,30 @@ def read_sql(url: str, query_table: str, columns: Sequence[str], cursor_column: 
         engine.dispose()
 
 
-def _as_text(value: Any) -> str | None:
-    """Database values as the text a CSV drop would carry (so both take the same checks)."""
+def result_chunks(conn, query, batch_rows: int):
+    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
+    yield from result.partitions(batch_rows)
+
+
+def _as_text(value: Any) -> tuple[str | None, bool]:
+    """Database values as the text a CSV drop would carry (so both take the same checks), and
+    whether the value was bytes that are not UTF-8 (then shown with \\x escapes, and the row refused)."""
     if value is None:
-        return None
+        return None, False
     if isinstance(value, str):
-        return value
+        return value, False
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="replace")
+        try:
+            return bytes(value).decode("utf-8"), False
+        except UnicodeDecodeError:
+            return bytes(value).decode("utf-8", errors="backslashreplace"), True
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return ("true" if value else "false"), False
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return value.isoformat(), False
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+        return json.dumps(value), False
+    return str(value), False
 
 
 __all__ = ["UnreadableInputError", "read_ndjson", "read_csv", "read_sql", "is_gzip", "open_input_stream"]

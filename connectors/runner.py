@@ -27,6 +27,7 @@ from warehouse.connection import connect_home
 from warehouse.layout import HomeLayout
 from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans
 from warehouse.raw_store import refresh_view
+from warehouse.sql import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, config: SourcesConfig) -> None:
         con.execute("SET memory_limit = ?", [config.loading.memory_limit])
 
 
-def _check_sql(stream: Stream, fmt: str, future_limit: datetime) -> str:
+def _check_sql(stream: Stream, fmt: str, future_limit: datetime, contract: str = "evolve") -> str:
     if fmt == "ndjson":
-        return ndjson_check_sql(stream.spec, "_raw_batch", future_limit)
-    return tabular_check_sql(stream.spec, "_raw_batch", future_limit)
+        return ndjson_check_sql(stream.spec, "_raw_batch", future_limit, contract)
+    return tabular_check_sql(stream.spec, "_raw_batch", future_limit, contract)
 
 
 def _check_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, check_sql: str) -> None:
@@ -149,7 +150,8 @@ def _flush_group(con: duckdb.DuckDBPyConnection, writer: LoadWriter, group: _Gro
         con.execute("DROP TABLE _checked")
     else:
         bad = set()
-    writer.end_input([p.fingerprint for p, _ in group.members if p.label not in bad and p.fingerprint])
+    done = [p for p, _ in group.members if p.label not in bad and p.fingerprint]
+    writer.end_input([p.fingerprint for p in done], labels=[p.label for p in done])
 
 
 def _stream_input(con: duckdb.DuckDBPyConnection, writer: LoadWriter, pending: PendingInput, check_sql: str) -> None:
@@ -173,7 +175,8 @@ def _stream_input(con: duckdb.DuckDBPyConnection, writer: LoadWriter, pending: P
                            "was loaded: fix or move the file and rerun")
         return
     cursor = (pending.cursor_column, cursor_value) if cursor_value is not None else None
-    writer.end_input([pending.fingerprint] if pending.fingerprint else [], cursor)
+    writer.end_input([pending.fingerprint] if pending.fingerprint else [], cursor,
+                     labels=[pending.label] if pending.fingerprint else None)
 
 
 class _Transient(Exception):
@@ -193,7 +196,8 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
     future_limit = writer.started_at + future_tolerance
     batch_bytes = connector.loading.batch_bytes
     transient = False
-    checks = {fmt: _check_sql(stream, fmt, future_limit) for fmt in ("ndjson", "csv", "sql")}
+    contract = connector.loading.contract(stream.name)
+    checks = {fmt: _check_sql(stream, fmt, future_limit, contract) for fmt in ("ndjson", "csv", "sql")}
     folders = (connector.folder, *connector.extra_folders)
     if not any(f.is_dir() for f in folders) and not any(isinstance(i, SqlInput) for i in stream.inputs):
         writer.record_error(f"{connector.name}: source folder {connector.folder} does not exist: set "
@@ -239,12 +243,15 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
             _flush_group(con, writer, group, fmt, checks[fmt])
         result = writer.commit()
     except Exception as exc:
-        log.exception("load of %s/%s failed", connector.name, stream.name)
+        # The exception's text may quote a record's value (DuckDB conversion errors do): the log
+        # and ops.loads.error get its type and where it happened only.
+        message = describe_error(exc)
+        log.error("load of %s/%s failed: %s", connector.name, stream.name, message)
         try:
             con.execute("ROLLBACK")
         except duckdb.Error:
             pass
-        return writer.fail(f"{type(exc).__name__}: {exc}")
+        return writer.fail(message)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
     result.retryable = transient

@@ -6,7 +6,7 @@ order fields, consent, page, device).
 """
 from __future__ import annotations
 
-from connectors.validation import Check, Field, RecordSpec
+from connectors.validation import Check, Field, RecordSpec, blank
 
 
 def envelope_fields(types: tuple[str, ...]) -> tuple[Field, ...]:
@@ -49,7 +49,7 @@ def envelope_fields(types: tuple[str, ...]) -> tuple[Field, ...]:
 
 # Blank ids identify nobody: "" or "  " counts as missing, as in the Segment spec.
 ANONYMOUS_OR_USER = Check("missing_field", "anonymousId",
-                          "nullif(trim(anonymousId), '') IS NULL AND nullif(trim(userId), '') IS NULL")
+                          f"coalesce({blank('anonymousId')}, true) AND coalesce({blank('userId')}, true)")
 
 
 def event_spec(types: tuple[str, ...], extra: tuple[Field, ...] = ()) -> RecordSpec:

@@ -12,6 +12,20 @@ record, yields the typed columns and either no reason (valid) or the FIRST faili
                       text that does not parse as its type          detail: the field
     invalid_value     a value outside the allowed set / pattern     detail: the field
     future_timestamp  a time later than load time + tolerance       detail: the field
+    unexpected_field  a top-level field the stream does not declare,
+                      under the `freeze` schema contract            detail: the first such key
+    suppressed        carries an identifier of a forgotten person   detail: fixed text, no payload
+                      (set by the load's suppression screen, warehouse.suppression)
+
+A CSV/SQL row that is not UTF-8 is `malformed_row` with detail `encoding` (NDJSON: `invalid_json`).
+Numbers out of their type's range (an integer beyond 2^63) and times outside years 1-9999 are
+`wrong_type`: never stored as NULL. Blank text (spaces only) is absent: a required one is
+`missing_field`, the key included.
+
+Schema contract (after dlt), per stream: `evolve` keeps the top-level fields (CSV/SQL columns) the
+stream does not declare in the `extra` JSON column; `discard` drops them, counting each record that
+had some (`_discarded`, summed into `ops.loads.values_discarded`); `freeze` quarantines such a
+record as `unexpected_field`.
 
 These are the same rules a pydantic model of the Segment spec would apply, evaluated column-wise
 (the check step is about half of ingest time; see benchmarks/ingest.py for the whole).
@@ -25,16 +39,33 @@ from typing import Literal, Sequence
 
 from warehouse.raw_store import quote_ident, sql_literal
 
-FieldType = Literal["string", "timestamp", "integer", "decimal", "boolean", "object", "json", "json_text"]
+FieldType = Literal["string", "id", "timestamp", "integer", "decimal", "boolean", "object", "json", "json_text"]
 
-REASONS = ("invalid_json", "malformed_row", "missing_field", "wrong_type", "invalid_value", "future_timestamp")
+REASONS = ("invalid_json", "malformed_row", "missing_field", "wrong_type", "invalid_value", "future_timestamp",
+           "unexpected_field", "suppressed")
+CONTRACTS = ("evolve", "discard", "freeze")
+# What "blank" means: text of nothing but these (spaces, tabs, line breaks, no-break space).
+BLANK_CHARS = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))"
+
+
+def blank(text: str) -> str:
+    """SQL: `text` is NULL or holds only blank characters."""
+    return f"(trim({text}, {BLANK_CHARS}) = '')"
+
+
+# The raw column holding a record's undeclared top-level fields (schema contract `evolve`).
+EXTRA_COLUMN = "extra"
+# Timestamps a record may carry: years 1 to 9999 (what every reader of the warehouse can represent).
+_MIN_TS = "TIMESTAMP '0001-01-01 00:00:00'"
+_MAX_TS = "TIMESTAMP '9999-12-31 23:59:59.999999'"
 
 _SQL_TYPES = {
-    "string": "VARCHAR", "timestamp": "VARCHAR", "integer": "BIGINT", "decimal": "DECIMAL(18,2)",
+    "string": "VARCHAR", "id": "VARCHAR", "timestamp": "VARCHAR", "integer": "BIGINT", "decimal": "DECIMAL(18,2)",
     "boolean": "BOOLEAN", "object": "JSON", "json": "JSON", "json_text": "JSON",
 }
 _JSON_TYPES_OK = {
-    "string": ("VARCHAR",), "timestamp": ("VARCHAR",), "integer": ("BIGINT", "UBIGINT"),
+    # An id may be sent as a number (a numeric userId): kept as its text.
+    "string": ("VARCHAR",), "id": ("VARCHAR", "BIGINT", "UBIGINT", "DOUBLE"), "timestamp": ("VARCHAR",), "integer": ("BIGINT", "UBIGINT"),
     "decimal": ("BIGINT", "UBIGINT", "DOUBLE"), "boolean": ("BOOLEAN",), "object": ("OBJECT",),
     "json": None, "json_text": ("VARCHAR",),
 }
@@ -77,7 +108,9 @@ class Field:
 
 @dataclass(frozen=True)
 class Check:
-    """A rule over several fields, e.g. 'anonymousId or userId': fails when `failing` is true."""
+    """A rule over several fields, e.g. 'anonymousId or userId': fails when `failing` is true.
+
+    `{future_limit}` in `failing` stands for the load's latest acceptable time (a TIMESTAMP)."""
 
     reason: str
     detail: str
@@ -98,7 +131,8 @@ class RecordSpec:
     record_id: str = ""
 
     def columns(self) -> tuple[tuple[str, str], ...]:
-        return tuple((f.name, f.sql_type) for f in self.fields) + tuple((c, t) for c, t, _ in self.derived)
+        return (tuple((f.name, f.sql_type) for f in self.fields) + tuple((c, t) for c, t, _ in self.derived)
+                + ((EXTRA_COLUMN, "JSON"),))
 
     @property
     def source_columns(self) -> list[str]:
@@ -242,13 +276,19 @@ def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
     text = f"__jx{i}"
     ok_types = _JSON_TYPES_OK[f.type]
     ok = "true" if ok_types is None else f"{jt} IN ({', '.join(sql_literal(t) for t in ok_types)})"
-    present = f"({jt} IS NOT NULL AND {jt} <> 'NULL' AND NOT ({jt} = 'VARCHAR' AND {text} = ''))"
+    # Blank text (spaces only) is absent, as in a CSV: a blank messageId is no key.
+    present = f"({jt} IS NOT NULL AND {jt} <> 'NULL' AND NOT ({jt} = 'VARCHAR' AND {blank(text)}))"
     if f.type in ("string", "timestamp"):
         value = f"CASE WHEN {jt} = 'VARCHAR' THEN {text} END"
+    elif f.type == "id":
+        value = f"CASE WHEN {ok} THEN {text} END"
     elif f.type == "integer":
         value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS BIGINT) END"
+        # Out of range (beyond 2^63) is the wrong type, never a NULL.
+        ok = f"({ok} AND {value} IS NOT NULL)"
     elif f.type == "decimal":
         value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS DECIMAL(18,2)) END"
+        ok = f"({ok} AND {value} IS NOT NULL)"
     elif f.type == "boolean":
         value = f"CASE WHEN {ok} THEN TRY_CAST({text} AS BOOLEAN) END"
     elif f.type == "json_text":
@@ -264,9 +304,9 @@ def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
 def _typed_from_text(f: Field, i: int) -> list[str]:
     """Columns for field i of a CSV/SQL record, whose values are all text (in `__txt<i>`)."""
     t = f"__txt{i}"
-    present = f"({t} IS NOT NULL AND trim({t}) <> '')"
+    present = f"({t} IS NOT NULL AND NOT {blank(t)})"
     text = f"NULLIF({t}, '')"
-    if f.type in ("string", "timestamp"):
+    if f.type in ("string", "id", "timestamp"):
         value, ok = text, "true"
     elif f.type == "integer":
         value = f"TRY_CAST({text} AS BIGINT)"
@@ -287,6 +327,8 @@ def _typed_from_text(f: Field, i: int) -> list[str]:
 def _field_columns(f: Field, i: int, present: str, ok: str, value: str, parsed_ts: str | None) -> list[str]:
     """The columns every field yields: presence, validity, value; timestamps add their parsed form."""
     if parsed_ts is not None:
+        # A time before year 1 or after 9999 parses in DuckDB but no reader can represent it.
+        parsed_ts = (f"CASE WHEN ({parsed_ts}) BETWEEN {_MIN_TS} AND {_MAX_TS} THEN ({parsed_ts}) END")
         ok = f"{ok} AND {parsed_ts} IS NOT NULL"
     cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
     if parsed_ts is not None:
@@ -295,7 +337,7 @@ def _field_columns(f: Field, i: int, present: str, ok: str, value: str, parsed_t
 
 
 def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
-                 future_limit: datetime) -> tuple[str, str, str]:
+                 future_limit: datetime, last: list[tuple[str, str, str | None]] = ()) -> tuple[str, str, str]:
     """SQL for the number of the first failing check (`__rule`), and `_reason` and `_detail` from it.
 
     `first`: (condition, reason, detail) checks of the record as a whole (it did not parse).
@@ -321,7 +363,9 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
     limit = _ts_literal(future_limit)
     whens += [(f"{quote_ident(f.name + '__ts')} > {limit}", "future_timestamp", f.path)
               for f in spec.fields if f.type == "timestamp" and f.no_future]
-    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "future_timestamp"]
+    whens += [(c.failing.replace("{future_limit}", limit), c.reason, c.detail)
+              for c in spec.checks if c.reason == "future_timestamp"]
+    whens += list(last)
     # The rules are evaluated ONCE, into the number of the first failing one; reason and detail
     # are looked up from it (a CASE each would run every condition twice).
     rule = " ".join(f"WHEN {cond} THEN {n}" for n, (cond, _, _) in enumerate(whens, start=1))
@@ -330,16 +374,31 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
     return f"CASE {rule} END", f"{reasons}[__rule]", f"CAST({details}[__rule] AS VARCHAR)"
 
 
-def _final_select(spec: RecordSpec, rule: str, reason: str, detail: str, payload: str, typed: str) -> str:
+def _final_select(spec: RecordSpec, rule: str, reason: str, detail: str, payload: str, typed: str,
+                  extra: str, discarded: str) -> str:
     fields = [quote_ident(f.name) for f in spec.fields]
     derived = [f"CAST({expr} AS {typ}) AS {quote_ident(col)}" for col, typ, expr in spec.derived]
     fallback_id = "_file || ':' || CAST(_line AS VARCHAR)"
-    record_id = f"coalesce(CAST(({spec.record_id}) AS VARCHAR), {fallback_id})" if spec.record_id else fallback_id
+    # A blank key names nothing: such a record is named by its file and line.
+    record_id = (f"coalesce(NULLIF(trim(CAST(({spec.record_id}) AS VARCHAR), {BLANK_CHARS}), ''), {fallback_id})"
+                 if spec.record_id else fallback_id)
     return f"""
-        SELECT {', '.join(fields + derived)}, _file, _line,
+        SELECT {', '.join(fields + derived)}, CAST({extra} AS JSON) AS {EXTRA_COLUMN}, _file, _line,
                {record_id} AS _record_id, __reason AS _reason, __detail AS _detail,
-               CASE WHEN __reason IS NOT NULL THEN {payload} END AS _payload
+               CASE WHEN __reason IS NOT NULL THEN {payload} END AS _payload,
+               coalesce({discarded}, false) AS _discarded
         FROM (SELECT *, {reason} AS __reason, {detail} AS __detail FROM (SELECT *, {rule} AS __rule FROM {typed}))"""
+
+
+def _contract_sql(contract: str, has_unknown: str, unknown_object: str) -> tuple[str, str, list]:
+    """(extra, discarded, last rules) for a schema contract over a record's undeclared fields."""
+    if contract not in CONTRACTS:
+        raise ValueError(f"schema contract {contract!r}: use one of {', '.join(CONTRACTS)}")
+    if contract == "evolve":
+        return f"CASE WHEN {has_unknown} THEN {unknown_object} END", "false", []
+    if contract == "discard":
+        return "NULL", has_unknown, []
+    return "NULL", "false", [(has_unknown, "unexpected_field", "extra")]
 
 
 _JSON_LEAF_TYPES = ("object", "json", "json_text")
@@ -366,7 +425,7 @@ def _json_path(key: str) -> str:
     return "$." + json.dumps(key)
 
 
-def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
+def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contract: str = "evolve") -> str:
     """SELECT over an NDJSON batch (`_file`, `_line`, `_payload`, `_bad_encoding`).
 
     The line is parsed once into a struct of its top-level values, and once more by json_type for
@@ -402,8 +461,12 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> st
     # json_valid first, not TRY(): TRY makes DuckDB retry failing vectors row by row and costs
     # ~3x the parse itself even when every line is good (0.67 s vs 0.24 s for 113k web events).
     type_list = f", CASE WHEN json_valid(_payload) THEN json_type(_payload, {type_paths}) END AS __t" if typed_top else ""
+    # The top-level keys the stream does not declare (distinct: a repeated key would break the map).
+    known = "[" + ", ".join(sql_literal(k) for k in _children(spec.fields)[()]) + "]"
+    unknown = (f", CASE WHEN json_valid(_payload) AND left(ltrim(_payload), 1) = '{{' THEN list_sort(list_distinct("
+               f"list_filter(json_keys(_payload), lambda k: NOT list_contains({known}, k)))) END AS __unknown")
     parsed = (f"(SELECT _file, _line, _payload, _bad_encoding, CASE WHEN json_valid(_payload) THEN "
-              f"from_json(_payload, {schema}) END AS __s{type_list} FROM {batch})")
+              f"from_json(_payload, {schema}) END AS __s{type_list}{unknown} FROM {batch})")
     levels = _parse_levels(strict_or_top, parsed)
     if trees:
         lenient = ", ".join(f"from_json(__s.{quote_ident(k)}, {sql_literal(json.dumps(tree))}) AS {_lenient_alias(k)}"
@@ -413,24 +476,35 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> st
     with_types = f"(SELECT *, {types} FROM {extracted})" if types else extracted
     with_texts = f"(SELECT *, {texts} FROM {with_types})" if texts else with_types
     typed = f"(SELECT *, {typed_cols} FROM {with_texts})"
+    has_unknown = "coalesce(len(__unknown) > 0, false)"
+    # JSON pointers (RFC 6901) name any key safely: ~ and / escaped.
+    pointer = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
+    unknown_object = (f"to_json(map_from_entries(list_transform(__unknown, lambda k: struct_pack(k := k, "
+                      f"v := json_extract(_payload, {pointer})))))")
+    extra, discarded, last = _contract_sql(contract, has_unknown, unknown_object)
     rule, reason, detail = _reason_case(
         spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None),
                # Valid JSON but not an object (an array, a bare string): not a record either.
-               ("left(ltrim(_payload), 1) <> '{'", "invalid_json", "not an object")], future_limit)
-    return _final_select(spec, rule, reason, detail, "_payload", typed)
+               ("left(ltrim(_payload), 1) <> '{'", "invalid_json", "not an object")], future_limit, last)
+    return _final_select(spec, rule, reason, detail, "_payload", typed, extra, discarded)
 
 
-def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime) -> str:
-    """SELECT over a CSV/SQL batch (text columns, `_file`, `_line`, `_payload`, `_malformed`).
+def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contract: str = "evolve") -> str:
+    """SELECT over a CSV/SQL batch (text columns, `_file`, `_line`, `_payload`, `_malformed`,
+    `_bad_encoding`, `_extra`: a JSON object of the columns the stream does not declare).
 
     A bad row's payload is the row as a JSON object of its text values (recoverable with
     `payload::JSON`); a malformed CSV row keeps its raw text.
     """
     texts = ", ".join(f"{quote_ident(f.path)} AS __txt{i}" for i, f in enumerate(spec.fields))
-    source = f"(SELECT _file, _line, _payload AS __raw_payload, _malformed, {texts} FROM {batch})"
+    source = (f"(SELECT _file, _line, _payload AS __raw_payload, _malformed, _bad_encoding, _extra, {texts} "
+              f"FROM {batch})")
     typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_text(f, i))
     typed = f"(SELECT *, {typed_cols} FROM {source})"
-    rule, reason, detail = _reason_case(spec, [("_malformed", "malformed_row", None)], future_limit)
+    extra, discarded, last = _contract_sql(contract, "(_extra IS NOT NULL)", "_extra")
+    rule, reason, detail = _reason_case(spec, [("_bad_encoding", "malformed_row", "encoding"),
+                                               ("_malformed", "malformed_row", None)], future_limit, last)
     row_json = "CAST(json_object(" + ", ".join(
         f"{sql_literal(f.path)}, __txt{i}" for i, f in enumerate(spec.fields)) + ") AS VARCHAR)"
-    return _final_select(spec, rule, reason, detail, f"coalesce(__raw_payload, {row_json})", typed)
+    return _final_select(spec, rule, reason, detail, f"coalesce(__raw_payload, {row_json})", typed, extra,
+                         discarded)

@@ -19,7 +19,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS ops.loaded_files (
         source VARCHAR NOT NULL, stream VARCHAR NOT NULL, file_name VARCHAR NOT NULL,
         file_path VARCHAR, size_bytes BIGINT NOT NULL, content_sha256 VARCHAR NOT NULL,
-        load_id VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL)""",
+        load_id VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL, rows_read BIGINT, rows_loaded BIGINT,
+        rows_quarantined BIGINT, rows_duplicate BIGINT)""",
     """CREATE TABLE IF NOT EXISTS ops.cursors (
         source VARCHAR NOT NULL, stream VARCHAR NOT NULL, cursor_name VARCHAR NOT NULL,
         cursor_value VARCHAR, load_id VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL,
@@ -37,9 +38,15 @@ class FileFingerprint:
     content_sha256: str
 
 
+# Per-file accounting, added after the first release (read = loaded + quarantined + duplicate).
+FILE_COUNT_COLUMNS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")
+
+
 def ensure_cursor_tables(con: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         con.execute(statement)
+    for column in FILE_COUNT_COLUMNS:
+        con.execute(f"ALTER TABLE ops.loaded_files ADD COLUMN IF NOT EXISTS {column} BIGINT")
 
 
 def fingerprint(path: Path) -> FileFingerprint:
@@ -64,11 +71,13 @@ def is_loaded(known: set[tuple[str, int, str]], print_: FileFingerprint) -> bool
 
 
 def record_loaded_file(con: duckdb.DuckDBPyConnection, source: str, stream: str, print_: FileFingerprint,
-                       load_id: str, loaded_at: datetime) -> None:
+                       load_id: str, loaded_at: datetime, counts: tuple[int, int, int, int] | None = None) -> None:
+    """One file a load read to its end; `counts`: its rows read, loaded, quarantined, duplicate."""
     con.execute(
-        "INSERT INTO ops.loaded_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO ops.loaded_files (source, stream, file_name, file_path, size_bytes, content_sha256, load_id, "
+        "loaded_at, rows_read, rows_loaded, rows_quarantined, rows_duplicate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [source, stream, print_.name, str(print_.path), print_.size_bytes, print_.content_sha256,
-         load_id, loaded_at],
+         load_id, loaded_at, *(counts or (None, None, None, None))],
     )
 
 

@@ -33,8 +33,8 @@ from warehouse.layout import HomeLayout
 from warehouse.raw_store import (
     PARTITION_COLUMN,
     RawTable,
+    committed_scan,
     load_id_of,
-    parquet_scan,
     quote_ident,
     refresh_view,
     sql_literal,
@@ -51,12 +51,29 @@ LOADS_DDL = """CREATE TABLE IF NOT EXISTS ops.loads (
     load_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, stream VARCHAR NOT NULL,
     started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL,
     files INTEGER NOT NULL, rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
-    rows_quarantined BIGINT NOT NULL, rows_duplicate BIGINT NOT NULL, error VARCHAR)"""
+    rows_quarantined BIGINT NOT NULL, rows_duplicate BIGINT NOT NULL, error VARCHAR, values_discarded BIGINT)"""
 
 QUARANTINE_DDL = """CREATE TABLE IF NOT EXISTS raw.quarantine (
     load_id VARCHAR NOT NULL, source VARCHAR NOT NULL, stream VARCHAR NOT NULL, file VARCHAR,
     line BIGINT, record_id VARCHAR, reason VARCHAR NOT NULL, detail VARCHAR, payload VARCHAR,
-    quarantined_at TIMESTAMP NOT NULL)"""
+    quarantined_at TIMESTAMP NOT NULL, fixed_payload VARCHAR, resolved_at TIMESTAMP,
+    resolved_load_id VARCHAR, resolution VARCHAR)"""
+# Added after the first release: a fix the user writes in place, and how a replay resolved the row.
+# `fingerprint`: what a bad record is, whatever file brought it (see QUARANTINE_FINGERPRINT).
+QUARANTINE_LATER_COLUMNS = (("fixed_payload", "VARCHAR"), ("resolved_at", "TIMESTAMP"),
+                            ("resolved_load_id", "VARCHAR"), ("resolution", "VARCHAR"), ("fingerprint", "VARCHAR"))
+QUARANTINE_INSERT_COLUMNS = ("load_id, source, stream, file, line, record_id, reason, detail, payload, "
+                             "quarantined_at, fingerprint")
+
+
+def quarantine_fingerprint(reason: str, payload: str, record_id: str) -> str:
+    """SQL for the content fingerprint of a quarantined record: its reason and its text (its record
+    id when it has no text: a suppressed record). A file delivered again under another name, or the
+    same bad line twice, is then a duplicate, not a second quarantine row, keyed or not."""
+    return f"md5({reason} || chr(31) || coalesce({payload}, {record_id}))"
+
+LOADS_COLUMNS = ("load_id, source, stream, started_at, finished_at, status, files, rows_read, rows_loaded, "
+                 "rows_quarantined, rows_duplicate, error, values_discarded")
 
 # Statuses of ops.loads rows. Only committed loads own files in raw/.
 STATUS_OK = "ok"                # every input read
@@ -65,7 +82,7 @@ STATUS_FAILED = "failed"        # nothing committed (see error)
 COMMITTED_STATUSES = (STATUS_OK, STATUS_PARTIAL)
 
 # Columns a checked batch carries besides the table's columns.
-CHECK_COLUMNS = ("_file", "_line", "_record_id", "_reason", "_detail", "_payload")
+CHECK_COLUMNS = ("_file", "_line", "_record_id", "_reason", "_detail", "_payload", "_discarded")
 
 
 def utcnow() -> datetime:
@@ -82,6 +99,16 @@ def new_load_id(now: datetime | None = None) -> str:
 def ensure_load_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(LOADS_DDL)
     con.execute(QUARANTINE_DDL)
+    existing = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'raw' AND table_name = 'quarantine'").fetchall()}
+    for name, kind in QUARANTINE_LATER_COLUMNS:
+        if name not in existing:
+            con.execute(f"ALTER TABLE raw.quarantine ADD COLUMN {name} {kind}")
+            if name == "fingerprint":
+                con.execute(f"UPDATE raw.quarantine SET fingerprint = "
+                            f"{quarantine_fingerprint('reason', 'payload', 'record_id')}")
+    con.execute("ALTER TABLE ops.loads ADD COLUMN IF NOT EXISTS values_discarded BIGINT")
     ensure_cursor_tables(con)
     ensure_staging_table(con)
 
@@ -127,6 +154,8 @@ class LoadResult:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     errors: list[str] = field(default_factory=list)
+    # Records whose undeclared fields the `discard` schema contract dropped.
+    values_discarded: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
     # Some input failed for a reason that may pass (e.g. a database briefly away): retry later.
@@ -147,6 +176,11 @@ class _InputCounts:
     loaded: int = 0
     quarantined: int = 0
     duplicate: int = 0
+    discarded: int = 0
+
+    def add(self, other: "_InputCounts") -> None:
+        for name in ("read", "loaded", "quarantined", "duplicate", "discarded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass(frozen=True)
@@ -190,6 +224,11 @@ class LoadWriter:
         self._input_no = 0
         self._inputs_done = 0
         self._current: _InputCounts | None = None
+        # Per file (`_file` label) of the open input, and of the inputs done: the accounting
+        # read = loaded + quarantined + duplicate holds for each file, kept in ops.loaded_files.
+        self._current_files: dict[str, _InputCounts] = {}
+        self.file_counts: dict[str, _InputCounts] = {}
+        self._file_labels: dict[int, str] = {}
         self._batch_no = 0
         self._done = False
         ensure_load_tables(con)
@@ -205,9 +244,9 @@ class LoadWriter:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE _load_keys (input_no INTEGER, key {key_type}{version_def})")
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _load_quarantine (input_no INTEGER, file VARCHAR, line BIGINT, "
-            "record_id VARCHAR, reason VARCHAR, detail VARCHAR, payload VARCHAR)")
+            "record_id VARCHAR, reason VARCHAR, detail VARCHAR, payload VARCHAR, fingerprint VARCHAR)")
         if stream_files(self.layout, self.table.name):
-            scan = parquet_scan(self.layout, self.table)
+            scan = committed_scan(self.layout, self.table)
             if self.table.disposition == "merge":
                 version = quote_ident(self.table.version_column)
                 self.con.execute(f"INSERT INTO _load_keys SELECT -1, {key}, max({version}) FROM {scan} GROUP BY ALL")
@@ -220,6 +259,7 @@ class LoadWriter:
             raise RuntimeError("begin_input() while another input is open")
         self._input_no += 1
         self._current = _InputCounts()
+        self._current_files = {}
 
     def add_checked(self, relation: str) -> None:
         """Take a checked batch: a TABLE (its rowid picks rows) with the table's columns plus CHECK_COLUMNS.
@@ -234,9 +274,19 @@ class LoadWriter:
         counts = self._current
         if self.screen is not None:
             self.screen.screen(con, relation, table.primary_key, self.load_id)
-        total, bad = con.execute(
-            f"SELECT count(*), count(_reason) FROM {relation}").fetchall()[0]
+        has_discarded = "_discarded" in {d[0] for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description}
+        discarded_sql = "count(*) FILTER (WHERE _discarded)" if has_discarded else "0"
+        per_file = con.execute(
+            f"SELECT _file, count(*), count(_reason), {discarded_sql} FROM {relation} GROUP BY _file").fetchall()
+        total = sum(r[1] for r in per_file)
+        bad = sum(r[2] for r in per_file)
         counts.read += total
+        counts.discarded += sum(r[3] for r in per_file)
+        files = self._current_files
+        for label, read, _, discarded in per_file:
+            entry = files.setdefault(label, _InputCounts())
+            entry.read += read
+            entry.discarded += discarded
         if bad:
             self._quarantine(relation)
         key = quote_ident(table.primary_key)
@@ -263,6 +313,17 @@ class LoadWriter:
         fresh_rows = con.execute("SELECT count(*) FROM _load_keep").fetchall()[0][0]
         counts.loaded += fresh_rows
         counts.duplicate += (total - bad) - fresh_rows
+        if fresh_rows == total - bad:
+            fresh_per_file = {label: read - nbad for label, read, nbad, _ in per_file}
+        else:
+            fresh_per_file = dict(con.execute(
+                f"SELECT c._file, count(*) FROM {relation} c SEMI JOIN _load_keep k ON c.rowid = k.rid "
+                "GROUP BY 1").fetchall())
+        for label, read, nbad, _ in per_file:
+            entry = files[label]
+            fresh = fresh_per_file.get(label, 0)
+            entry.loaded += fresh
+            entry.duplicate += (read - nbad) - fresh
         if fresh_rows:
             version_col = ", version" if table.disposition == "merge" else ""
             con.execute(f"INSERT INTO _load_keys SELECT {n}, key{version_col} FROM _load_keep")
@@ -300,29 +361,56 @@ class LoadWriter:
     def _quarantine(self, relation: str) -> None:
         counts = self._current
         n = self._input_no
-        # A bad record already quarantined by an earlier load (a SQL row read again at the cursor
-        # boundary) is a duplicate, not a second quarantine row.
-        inserted = self.con.execute(
-            f"""INSERT INTO _load_quarantine
-                SELECT {n}, c._file, c._line, c._record_id, c._reason, c._detail, c._payload
-                FROM {relation} c WHERE c._reason IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM raw.quarantine q WHERE q.source = ? AND q.stream = ?
-                    AND q.record_id IS NOT DISTINCT FROM c._record_id AND q.reason = c._reason
-                    AND q.payload IS NOT DISTINCT FROM c._payload)""",
-            [self.source, self.table.name]).fetchall()[0][0]
-        bad = self.con.execute(f"SELECT count(_reason) FROM {relation}").fetchall()[0][0]
-        counts.quarantined += inserted
-        counts.duplicate += bad - inserted
+        con = self.con
+        # A bad record already quarantined (by an earlier load: a SQL row read again at the cursor
+        # boundary, a file delivered again under another name; or earlier in this load) is a
+        # duplicate, not a second quarantine row. Same content, same fingerprint, keyed or not.
+        fingerprint = quarantine_fingerprint("c._reason", "c._payload", "c._record_id")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _load_quarantine_new AS
+                SELECT {n} AS input_no, file, line, record_id, reason, detail, payload, fingerprint FROM (
+                    SELECT c._file AS file, c._line AS line, c._record_id AS record_id, c._reason AS reason,
+                           c._detail AS detail, c._payload AS payload, {fingerprint} AS fingerprint
+                    FROM {relation} c WHERE c._reason IS NOT NULL) b
+                WHERE NOT EXISTS (SELECT 1 FROM raw.quarantine q WHERE q.source = ? AND q.stream = ?
+                                  AND q.fingerprint = b.fingerprint)
+                  AND NOT EXISTS (SELECT 1 FROM _load_quarantine l WHERE l.fingerprint = b.fingerprint)
+                QUALIFY row_number() OVER (PARTITION BY fingerprint ORDER BY file, line) = 1""",
+            [self.source, self.table.name])
+        con.execute("INSERT INTO _load_quarantine SELECT * FROM _load_quarantine_new")
+        per_file = dict(con.execute("SELECT file, count(*) FROM _load_quarantine_new GROUP BY file").fetchall())
+        con.execute("DROP TABLE _load_quarantine_new")
+        bad_per_file = con.execute(f"SELECT _file, count(_reason) FROM {relation} GROUP BY _file").fetchall()
+        for label, bad in bad_per_file:
+            inserted = per_file.get(label, 0)
+            counts.quarantined += inserted
+            counts.duplicate += bad - inserted
+            entry = self._current_files.setdefault(label, _InputCounts())
+            entry.quarantined += inserted
+            entry.duplicate += bad - inserted
 
-    def end_input(self, fingerprints: Sequence[FileFingerprint] = (), cursor: tuple[str, str] | None = None) -> None:
-        """The input was read to its end: its rows, file records and cursor join the load."""
+    def end_input(self, fingerprints: Sequence[FileFingerprint] = (), cursor: tuple[str, str] | None = None,
+                  labels: Sequence[str] | None = None) -> None:
+        """The input was read to its end: its rows, file records and cursor join the load.
+
+        `labels`: the `_file` label of each fingerprint (its per-file counts land in ops.loaded_files)."""
         counts = self._current
         if counts is None:
             raise RuntimeError("end_input() without begin_input()")
-        for name in ("read", "loaded", "quarantined", "duplicate"):
-            setattr(self._totals, name, getattr(self._totals, name) + getattr(counts, name))
+        self._totals.add(counts)
+        for label, file_counts in self._current_files.items():
+            self.file_counts.setdefault(label, _InputCounts()).add(file_counts)
+        for print_, label in zip(fingerprints, labels or [None] * len(fingerprints)):
+            if label is not None:
+                self._file_labels[id(print_)] = label
         self._files.extend(fingerprints)
         self._inputs_done += 1
+        # For whoever shows progress (the `cdp ingest` bar listens): counts and file names only.
+        log.debug("%s/%s: input %d read (%d rows)", self.source, self.table.name, self._inputs_done, counts.read,
+                  extra={"cdp_progress": {"task": f"{self.source}/{self.table.name}",
+                                          "description": f"  {self.source}/{self.table.name}",
+                                          "completed": len(self._files) + len(self._cursors) + (1 if cursor else 0),
+                                          "detail": f"{self._totals.read:,} records"}})
         if cursor is not None:
             self._cursors.append(cursor)
         self._current = None
@@ -348,6 +436,7 @@ class LoadWriter:
         shutil.rmtree(self.tmp_dir / f"input{n}", ignore_errors=True)
         self.errors.append(message)
         self._current = None
+        self._current_files = {}
 
     # -- commit ---------------------------------------------------------------------------------
     @property
@@ -369,8 +458,13 @@ class LoadWriter:
             moved.append(dest)
         return moved
 
-    def commit(self) -> LoadResult:
-        """Publish the load (see module docstring). Returns its result; raises if it could not."""
+    def commit(self, before_commit=None) -> LoadResult:
+        """Publish the load (see module docstring). Returns its result; raises if it could not.
+
+        `before_commit(con, moved_files)` runs inside the load's transaction, after the load's own
+        rows: what it writes commits with the load or not at all (a quarantine replay marks the rows
+        it loaded as resolved this way).
+        """
         if self._current is not None:
             raise RuntimeError("commit() with an input still open")
         if self._done:
@@ -385,20 +479,27 @@ class LoadWriter:
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(
-                "INSERT INTO ops.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO ops.loads ({LOADS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [self.load_id, self.source, self.table.name, self.started_at, result.finished_at,
                  status, self.files_read, totals.read, totals.loaded, totals.quarantined,
-                 totals.duplicate, result.error])
+                 totals.duplicate, result.error, totals.discarded])
             con.execute(
-                "INSERT INTO raw.quarantine SELECT ?, ?, ?, file, line, record_id, reason, detail, payload, ? "
-                "FROM _load_quarantine ORDER BY input_no, file, line",
+                f"INSERT INTO raw.quarantine ({QUARANTINE_INSERT_COLUMNS}) SELECT ?, ?, ?, file, line, record_id, "
+                "reason, detail, payload, ?, fingerprint FROM _load_quarantine ORDER BY input_no, file, line",
                 [self.load_id, self.source, self.table.name, result.finished_at])
             for print_ in self._files:
-                record_loaded_file(con, self.source, self.table.name, print_, self.load_id, result.finished_at)
+                label = self._file_labels.get(id(print_))
+                c = self.file_counts.get(label) if label is not None else None
+                if label is not None and c is None:
+                    c = _InputCounts()  # an empty file: zero rows, remembered
+                record_loaded_file(con, self.source, self.table.name, print_, self.load_id, result.finished_at,
+                                   (c.read, c.loaded, c.quarantined, c.duplicate) if c is not None else None)
             for name, value in self._cursors:
                 set_cursor(con, self.source, self.table.name, name, value, self.load_id, result.finished_at)
             if moved and self.staging is not None:
                 self._stage(moved)
+            if before_commit is not None:
+                before_commit(con, moved)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -432,7 +533,7 @@ class LoadWriter:
         self._drop_work_tables()
         result = self._result(STATUS_FAILED, zero=True)
         self.con.execute(
-            "INSERT INTO ops.loads VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",
+            f"INSERT INTO ops.loads ({LOADS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?, 0)",
             [self.load_id, self.source, self.table.name, self.started_at, result.finished_at,
              STATUS_FAILED, result.error])
         return result
@@ -443,8 +544,9 @@ class LoadWriter:
             load_id=self.load_id, source=self.source, stream=self.table.name, status=status,
             files=0 if zero else self.files_read, rows_read=totals.read, rows_loaded=totals.loaded,
             rows_quarantined=totals.quarantined, rows_duplicate=totals.duplicate,
+            values_discarded=totals.discarded,
             errors=list(self.errors), started_at=self.started_at, finished_at=utcnow())
 
     def _drop_work_tables(self) -> None:
-        for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys"):
+        for name in ("_load_keys", "_load_quarantine", "_load_keep", "_load_batch_keys", "_load_quarantine_new"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")

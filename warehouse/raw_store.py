@@ -89,6 +89,16 @@ def parquet_scan(layout: HomeLayout, table: RawTable) -> str:
             f"hive_types = {{'{PARTITION_COLUMN}': DATE}})")
 
 
+# Loads whose files are part of the warehouse (see warehouse.loads: only these commit files).
+COMMITTED_LOADS_SQL = "SELECT load_id FROM ops.loads WHERE status IN ('ok', 'partial')"
+
+
+def committed_scan(layout: HomeLayout, table: RawTable) -> str:
+    """Like `parquet_scan`, but only the rows of committed loads: a file renamed into place by a
+    load that was killed before its commit is invisible until the next load sweeps it away."""
+    return f"(SELECT * FROM {parquet_scan(layout, table)} WHERE _load_id IN ({COMMITTED_LOADS_SQL}))"
+
+
 def _empty_select(table: RawTable) -> str:
     cols = [f"CAST(NULL AS {typ}) AS {quote_ident(name)}" for name, typ in table.all_columns]
     cols.append(f"CAST(NULL AS DATE) AS {PARTITION_COLUMN}")
@@ -96,11 +106,12 @@ def _empty_select(table: RawTable) -> str:
 
 
 def view_select(layout: HomeLayout, table: RawTable) -> str:
-    """The SELECT behind `raw.<name>`: all rows (append) or the latest version per key (merge)."""
+    """The SELECT behind `raw.<name>`: all rows (append) or the latest version per key (merge), of
+    committed loads only."""
     if not stream_files(layout, table.name):
         return _empty_select(table)
     names = [quote_ident(n) for n, _ in table.all_columns] + [PARTITION_COLUMN]
-    select = f"SELECT {', '.join(names)} FROM {parquet_scan(layout, table)}"
+    select = f"SELECT {', '.join(names)} FROM {committed_scan(layout, table)}"
     if table.disposition == "merge":
         # Latest version wins; among equal versions the later load wins (load ids sort by time).
         select += (f" QUALIFY row_number() OVER (PARTITION BY {quote_ident(table.primary_key)} "

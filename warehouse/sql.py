@@ -34,3 +34,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as text safe for logs, error columns and Prefect's database: DuckDB errors
+    (whose messages may quote a record's value) by their type only; others as they are."""
+    if isinstance(exc, duckdb.Error):
+        return (f"{type(exc).__name__} in the warehouse (the database's message is withheld: it may quote "
+                "a record's value)")
+    return f"{type(exc).__name__}: {exc}"

@@ -69,7 +69,7 @@ def segment_events(source: str, day: int, n_good: int, device: bool) -> tuple[li
     events.append({**base, "messageId": f"{source}-{day}-nobody", "timestamp": _ts(day), "anonymousId": None})
     bad[f"{source}-{day}-nobody"] = "missing_field"
     events.append({**base, "timestamp": _ts(day)})  # no messageId
-    events.append('{"messageId": "cut-off", "type": "pa')  # not JSON
+    events.append(f'{{"messageId": "cut-off-{day}", "type": "pa')  # not JSON
     return events, bad
 
 
@@ -97,7 +97,7 @@ def write_social(root: Path, day: int, gz: bool = False, n_good: int = 12) -> di
     inter: list = [{"interaction_id": f"I{day}-{i}", "profile_id": f"P{day}-{i}", "handle": f"@user{day}_{i}",
                     "type": "like", "post_id": "post_1", "timestamp": _ts(day, i)} for i in range(n_good)]
     inter.append({"interaction_id": f"I{day}-future", "type": "like", "timestamp": "2080-05-01T00:00:00Z"})
-    inter.append("{broken")
+    inter.append(f"{{broken-{day}")
     path = _write(root / "social" / f"interactions_2026-01-{day:02d}.ndjson", _ndjson(inter), gz)
     out["social_interactions"] = Written(n_good, {f"I{day}-future": "future_timestamp",
                                                   f"social/{path.name}:{n_good + 2}": "invalid_json"}, 1)
@@ -111,7 +111,7 @@ def write_social(root: Path, day: int, gz: bool = False, n_good: int = 12) -> di
                     f"lead{i}@mail.test", "", "Jakarta", "ID", "true"])
     w.writerow([f"L{day}-maybe", "form_a", "", "", _ts(day), "X", "", "", "", "ID", "maybe"])
     w.writerow(["", "form_a", "", "", _ts(day), "Y", "", "", "", "ID", "false"])
-    text = buf.getvalue() + "only,three,fields\n"
+    text = buf.getvalue() + f"only,three,fields-{day}\n"
     path = _write(root / "social" / f"leads_2026-01-{day:02d}.csv", text, gz)
     out["social_leads"] = Written(n_good, {f"L{day}-maybe": "wrong_type",
                                            f"social/{path.name}:{n_good + 3}": "missing_field",

@@ -88,18 +88,19 @@ def test_rerun_loads_nothing_and_a_new_file_loads_alone(generated_copy: Path, ho
     loaded = {r.stream: r for r in ingest_all(home, generated_copy, ["web"])}["web_events"]
     assert loaded.files == 1
     assert loaded.rows_read == len(lines)
-    # Lines that were broken before are broken again (and not loaded); everything else loads as new.
-    assert loaded.rows_loaded + loaded.rows_quarantined == len(lines) and loaded.rows_duplicate == 0
-    assert loaded.rows_loaded > 0
+    # Everything with a fresh id loads as new; a broken line whose content was quarantined before
+    # (one without a messageId, unchanged by the rename) is a duplicate of that quarantine row.
+    assert loaded.rows_loaded + loaded.rows_quarantined + loaded.rows_duplicate == len(lines)
+    assert loaded.rows_loaded > 0 and loaded.reconciles
 
     # A re-delivered file under a new name (same events): every event is a duplicate, none stored twice.
     (generated_copy / "web" / "events_2100-01-01.ndjson").write_text("\n".join(new_lines) + "\n")
     redelivered = {r.stream: r for r in ingest_all(home, generated_copy, ["web"])}["web_events"]
     assert redelivered.rows_loaded == 0 and redelivered.reconciles
-    # Bad events with an id seen before are duplicates too; only those named by file:line are new.
+    # Bad events are duplicates too, keyed or not: a bad record is known by its content.
     renamed = query(home, "SELECT count(*) FROM raw.quarantine WHERE file LIKE '%2100-01-01%'")[0][0]
-    assert redelivered.rows_quarantined == renamed
-    assert redelivered.rows_duplicate == loaded.rows_loaded + loaded.rows_quarantined - renamed
+    assert redelivered.rows_quarantined == renamed == 0
+    assert redelivered.rows_duplicate == len(lines)
     assert query(home, "SELECT count(*) - count(DISTINCT messageId) FROM raw.web_events")[0][0] == 0
 
 

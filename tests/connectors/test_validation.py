@@ -93,6 +93,7 @@ def test_order_rules_on_text_rows():
     rows = [{c: {**good, **change}.get(c) for c in columns} for change, _, _ in cases]
     batch = pa.table({"_file": ["transactions/o.csv"] * len(rows), "_line": list(range(2, 2 + len(rows))),
                       "_payload": [None] * len(rows), "_malformed": [False] * len(rows),
+                      "_bad_encoding": [False] * len(rows), "_extra": pa.nulls(len(rows), pa.string()),
                       **{c: pa.array([r[c] for r in rows], pa.string()) for c in columns}})
     con = duckdb.connect()
     con.register("_raw_batch", batch)

@@ -53,6 +53,16 @@ def test_two_runs_with_new_events_in_between(prefect_harness, tmp_path, repo_roo
     assert first["syncs"][0]["new"] == customers
     assert Path(first["published"]["report"]).exists()
     files_after_first = _scalar(home, "SELECT count(*) FROM ops.loaded_files")
+    # The docs name every table and view the warehouse has (docs/warehouse-tables.md is the catalog).
+    from warehouse.catalog import undocumented_objects
+
+    con = connect_home(home, read_only=True)
+    try:
+        assert undocumented_objects(con) == []
+        assert con.execute("SELECT count(*) FROM profiles.customer").fetchall()[0][0] == customers
+        assert con.execute("SELECT count(*) FROM segments.current_members").fetchall()[0][0] > 0
+    finally:
+        con.close()
 
     for path in later.rglob("*"):
         if path.is_file():

@@ -1,33 +1,35 @@
 """`cdp collect`: a Segment-compatible HTTP endpoint landing events for the web and app connectors."""
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
+from typing import Annotated, List, Optional
 
-# Written against argparse on its own (no shared helpers), so it registers the same way under the
-# argparse CLI and under the typer CLI's wrapper for argparse-style modules.
+import typer
+
+from pipelines.commands._common import command, read_only_note
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "collect",
-        help="receive events from Segment/RudderStack SDKs over HTTP and land them for ingest",
-        description="Serve Segment's HTTP Tracking API (/v1/batch, /v1/track, /v1/identify, /v1/page, "
-        "/v1/screen, /v1/group, /v1/alias, and analytics.js's /v1/t ... paths) plus /health. Each "
-        "write key maps to a source (web or app); a request is answered 200 only once its events are "
-        "fsynced to a segment file, rotated into HOME/collected/<source>/ where every `cdp ingest`/`cdp "
-        "run` of the home reads them. Settings: config/collector.yaml (CDP_COLLECTOR__... overrides). "
-        "Stop with Ctrl-C or SIGTERM: open segments are rotated on the way out.",
-    )
-    parser.add_argument("--home", type=Path, default=None,
-                        help="folder holding the warehouse and its state (default: $CDP_HOME, else ./cdp_home); "
-                        "events land in HOME/collected/")
-    parser.add_argument("--host", default=None, help="address to listen on (default: host in config/collector.yaml)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: port in config; 0 picks a free one)")
-    parser.add_argument("--write-key", dest="write_keys", action="append", default=[], metavar="KEY=SOURCE",
-                        help="accept write key KEY for source web or app (repeatable; adds to the config's keys)")
-    parser.set_defaults(func=run)
+DESCRIPTION = (
+    "Serve Segment's HTTP Tracking API (/v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, "
+    "/v1/alias, and analytics.js's /v1/t ... paths) plus /health. Each write key maps to a source (web or app); "
+    "a request is answered 200 only once its events are fsynced to a segment file, rotated into "
+    "HOME/collected/<source>/ where every `cdp ingest`/`cdp run` of the home reads them. Settings: "
+    "config/collector.yaml (CDP_COLLECTOR__... overrides). Stop with Ctrl-C or SIGTERM: open segments are "
+    "rotated on the way out. A long-running server, never a Prefect flow.")
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "collect", help="receive events from Segment/RudderStack SDKs over HTTP and land them for ingest",
+             description=DESCRIPTION)
+    def collect_cmd(
+        opts,
+        host: Annotated[Optional[str], typer.Option(help="address to listen on (default: host in config/collector.yaml)")] = None,
+        port: Annotated[Optional[int], typer.Option(help="port (default: port in config; 0 picks a free one)")] = None,
+        write_keys: Annotated[Optional[List[str]], typer.Option(
+            "--write-key", metavar="KEY=SOURCE",
+            help="accept write key KEY for source web or app (repeatable; adds to the config's keys)")] = None,
+    ):
+        read_only_note(opts, "is a long-running server")
+        return collect(opts.home, host, port, list(write_keys or []))
 
 
 def collector_settings(host: str | None = None, port: int | None = None, write_keys: list[str] | None = None):
@@ -74,10 +76,3 @@ def collect(home: Path, host: str | None = None, port: int | None = None, write_
         return 3
     print("cdp collect: stopped; open segments rotated", flush=True)
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    from config import default_home
-
-    home = Path(args.home) if args.home else default_home()
-    return collect(home, args.host, args.port, args.write_keys)

@@ -251,17 +251,16 @@ def test_settings_from_file_env_and_command_line(monkeypatch):
         CollectorSettings.model_validate({"limits": {"max_event_bytes": 65536, "max_batch_bytes": 32768}})
 
 
-def test_cdp_collect_refuses_to_start_without_write_keys(tmp_path: Path, capsys):
-    """The command's plain function and its argparse registration (the CLI wraps either way)."""
-    import argparse
-
+def test_cdp_collect_refuses_to_start_without_write_keys(tmp_path: Path, capsys, monkeypatch):
+    """The command's plain function, and the CLI passing its options through to it."""
+    from pipelines import cli
     from pipelines.commands import collect as collect_cmd
 
     with pytest.raises(ValueError, match="no write keys"):
         collect_cmd.collect(tmp_path / "h")
     assert collect_cmd.collect(tmp_path / "h", write_keys=["k=crm"]) == 2
     assert "write_keys" in capsys.readouterr().err
-    parser = argparse.ArgumentParser()
-    collect_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["collect", "--home", "h", "--port", "0", "--write-key", "a=web", "--write-key", "b=app"])
-    assert (args.home, args.port, args.write_keys, args.func) == (Path("h"), 0, ["a=web", "b=app"], collect_cmd.run)
+    seen = []
+    monkeypatch.setattr(collect_cmd, "collect", lambda home, host, port, keys: seen.append((home, port, keys)) or 0)
+    assert cli.main(["collect", "--home", "h", "--port", "0", "--write-key", "a=web", "--write-key", "b=app"]) == 0
+    assert seen == [(Path("h"), 0, ["a=web", "b=app"])]

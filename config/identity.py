@@ -73,9 +73,11 @@ class MatchSettings(_Strict):
     blocking_rules: Literal["auto"] | list[list[str]] = "auto"
     max_block_size: int = Field(2000, ge=2)
     max_pairs_per_rule: int = Field(50_000_000, ge=1)
+    # ... and at most this many per signature (at least 100,000): the largest blocks go first
+    max_pairs_per_record: float = Field(2.0, gt=0)
     u_sample_pairs: int = Field(1_000_000, ge=1000)
     # EM sessions train on at most this many pairs each (a pseudo-random share of bigger ones)
-    em_sample_pairs: int = Field(2_000_000, ge=1000)
+    em_sample_pairs: int = Field(500_000, ge=1000)
     em_max_iterations: int = Field(25, ge=1)
     em_tolerance: float = Field(1e-4, gt=0)
     initial_match_share: float = Field(0.1, gt=0, lt=1)
@@ -123,9 +125,10 @@ class Guard(_Strict):
 
 class IdentitySettings(_Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
-    # `cdp resolve-file`: the identifier kinds of a file that link records by themselves; the
-    # others (email, phone) are compared like any field.
-    file_identifiers: list[str] = Field(default_factory=lambda: ["national_id", "external_id"])
+    # `cdp resolve-file`: the identifier kinds of a file that link records by themselves, and how
+    # many distinct names an email or phone may carry and still be one person's.
+    file_identifiers: list[str] = Field(default_factory=lambda: ["email", "phone", "national_id", "external_id"])
+    file_max_names_per_value: int = Field(1, ge=1)
     match: MatchSettings = Field(default_factory=MatchSettings)
     guards: dict[str, Guard] = Field(default_factory=dict)
     debug: bool = False

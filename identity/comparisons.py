@@ -66,6 +66,13 @@ def _dl(col: str) -> str:
     return f"damerau_levenshtein(l.{col}, r.{col})"
 
 
+def _one_edit(col: str) -> str:
+    """At most one edit; a single edit of a string of 3+ characters keeps its first or its last
+    character, a cheap test that spares Damerau-Levenshtein on nearly every random pair."""
+    return (f"(left(l.{col}, 1) = left(r.{col}, 1) OR right(l.{col}, 1) = right(r.{col}, 1) "
+            f"OR length(l.{col}) < 3) AND {_dl(col)} <= 1")
+
+
 def name_comparison(name: str, col: str, other: str | None) -> Comparison:
     """A first or last name key: exact (tf), swapped with the other name, fuzzy bands, initial.
 
@@ -78,8 +85,10 @@ def name_comparison(name: str, col: str, other: str | None) -> Comparison:
     levels += [
         Level("jaro_winkler_0.92", f"{_jw(col)} >= 0.92"),
         # one surname of a Spanish double surname, or a middle name dropped
-        Level("token_subset", f"list_has_all(string_split(l.{col}, ' '), string_split(r.{col}, ' ')) "
-                              f"OR list_has_all(string_split(r.{col}, ' '), string_split(l.{col}, ' '))"),
+        # (only names of several words can be a strict subset: the cheap test spares the lists)
+        Level("token_subset", f"(contains(l.{col}, ' ') OR contains(r.{col}, ' ')) AND "
+                              f"(list_has_all(string_split(l.{col}, ' '), string_split(r.{col}, ' ')) "
+                              f"OR list_has_all(string_split(r.{col}, ' '), string_split(l.{col}, ' ')))"),
         Level("jaro_winkler_0.80", f"{_jw(col)} >= 0.80"),
         Level("initial", f"left(l.{col}, 1) = left(r.{col}, 1) AND (length(l.{col}) = 1 OR length(r.{col}) = 1)"),
     ]
@@ -88,15 +97,20 @@ def name_comparison(name: str, col: str, other: str | None) -> Comparison:
 
 
 def birth_date_comparison(col: str) -> Comparison:
-    """Birth dates: exact, day and month transposed, one typed digit off, two of three parts equal."""
-    txt = lambda side: f"strftime({side}.{col}, '%Y%m%d')"  # noqa: E731
+    """Birth dates: exact, day and month transposed, one typed digit off, two of three parts equal.
+
+    `one_edit` reads `<col>_digits` (YYYYMMDD, made once per signature): one edit of 8 digits
+    leaves the first or the last three intact, a cheap test before Damerau-Levenshtein.
+    """
+    d = f"{col}_digits"
     return Comparison(
         "birth_date", "birth_date", (col,), _either_null(col),
         (
             Level("exact", f"l.{col} = r.{col}"),
             Level("day_month_transposed", f"day(l.{col}) = month(r.{col}) AND month(l.{col}) = day(r.{col}) "
                                           f"AND year(l.{col}) = year(r.{col})"),
-            Level("one_edit", f"damerau_levenshtein({txt('l')}, {txt('r')}) <= 1"),
+            Level("one_edit", f"(left(l.{d}, 3) = left(r.{d}, 3) OR right(l.{d}, 3) = right(r.{d}, 3)) "
+                              f"AND damerau_levenshtein(l.{d}, r.{d}) <= 1"),
             Level("two_parts_equal",
                   f"(CAST(year(l.{col}) = year(r.{col}) AS INT) + CAST(month(l.{col}) = month(r.{col}) AS INT) "
                   f"+ CAST(day(l.{col}) = day(r.{col}) AS INT)) = 2"),
@@ -112,8 +126,8 @@ def identifier_comparison(name: str, kind: str, col: str) -> Comparison:
         name, kind, (col,), _either_null(col),
         (
             Level("exact", f"l.{col} = r.{col}"),
-            Level("one_edit", f"{_dl(col)} <= 1"),
-            Level("two_edits", f"{_dl(col)} <= 2"),
+            Level("one_edit", _one_edit(col)),
+            Level("two_edits", f"abs(length(l.{col}) - length(r.{col})) <= 2 AND {_dl(col)} <= 2"),
         ),
         tf_column=col, description="identifier (typing errors allowed)",
     )
@@ -138,7 +152,7 @@ def postcode_comparison(col: str) -> Comparison:
         "postcode", "postcode", (col,), _either_null(col),
         (
             Level("exact", f"l.{col} = r.{col}"),
-            Level("one_edit", f"length(l.{col}) = length(r.{col}) AND {_dl(col)} <= 1"),
+            Level("one_edit", f"length(l.{col}) = length(r.{col}) AND {_one_edit(col)}"),
             Level("same_prefix_3", f"length(l.{col}) >= 4 AND left(l.{col}, 3) = left(r.{col}, 3)"),
         ),
         tf_column=col, description="postcode",
@@ -169,7 +183,9 @@ def text_comparison(name: str, col: str) -> Comparison:
         name, "text", (col,), _either_null(col),
         (
             Level("exact", f"l.{col} = r.{col}"),
-            Level("token_set_0.8", f"{jaccard} >= 0.8"),
+            # most words shared implies the first word of one side appears in the other
+            Level("token_set_0.8", f"(contains(r.{col}, split_part(l.{col}, ' ', 1)) OR "
+                                   f"contains(l.{col}, split_part(r.{col}, ' ', 1))) AND {jaccard} >= 0.8"),
             Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88"),
         ),
         tf_column=col, description="free text (lower case, accents removed)",

@@ -91,6 +91,8 @@ def load_signatures(con: duckdb.DuckDBPyConnection, sigs: pl.DataFrame, tf: dict
     email = ("regexp_replace(s.email, '[^0-9]', '', 'g') AS email_digits, "
              "regexp_replace(s.email, '[._-]', '', 'g') AS email_squashed, "
              "split_part(s.email, '@', 1) AS email_local, ") if "email" in sigs.columns else ""
+    if "birth_date" in sigs.columns:
+        email += "strftime(s.birth_date, '%Y%m%d') AS birth_date_digits, "
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT s.*, {email}{', '.join(cols) or 'NULL AS _none'} "
                 f"FROM _sig_frame s {' '.join(joins)} ORDER BY s.sig")
     con.unregister("_sig_frame")
@@ -164,11 +166,11 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     result.model = model
 
     rules = rules_from_config(ms.blocking_rules, set(cols))
+    budget = min(ms.max_pairs_per_rule, max(int(ms.max_pairs_per_record * sigs.height), 100_000))
     blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules,
-                          max_block_size=ms.max_block_size, max_pairs_per_rule=ms.max_pairs_per_rule,
-                          output="_id_pairs")
+                          max_block_size=ms.max_block_size, max_pairs_per_rule=budget, output="_id_pairs")
     stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
-                 blocking_rules=blocking["rules"], skipped_rules=blocking["skipped_rules"])
+                 blocking_rules=blocking["rules"])
     runner.run("comparisons", con.execute,
                f"CREATE OR REPLACE TEMP TABLE _id_vectors AS {vectors_sql(comparisons, '_id_pairs', '_id_sig', tf=True)}",
                output="_id_vectors")

@@ -20,7 +20,7 @@ from identity.protection import blocked_mask
 # Types whose values are compared case-insensitively (the rest are opaque ids, kept as sent).
 _CASE_INSENSITIVE = {"email", "social_handle"}
 # Types never capped by the frequency rule (a user id is the account itself; an order is unique).
-_UNCAPPED = {"user_id", "order_id"}
+_UNCAPPED = {"user_id", "order_id", "national_id", "external_id"}
 
 
 @dataclass

@@ -17,7 +17,7 @@ import yaml
 
 from config.identity import IdentitySettings, load_identity_settings
 from identity.engine import run_engine
-from identity.normalize import normalize_frame
+from identity.parallel_normalize import normalize_groups
 from identity.normalize._text import clean, fold
 from identity.normalize._text import map_distinct
 from identity.stable_ids import hashed_id
@@ -122,8 +122,10 @@ def to_records(frame: pl.DataFrame, mapping: dict) -> pl.DataFrame:
         value = _first_of(frame, attrs, kind)
         if value is not None:
             staging[column] = value
-    records = normalize_frame(pl.DataFrame({k: v.rename(k) for k, v in staging.items()}),
-                              default_region=mapping["default_region"])
+    staged = pl.DataFrame({k: v.rename(k) for k, v in staging.items()})
+    # every core on large files; rows come back in the file's order
+    records = staged.select("record_id").join(
+        normalize_groups([(staged, mapping["default_region"])]), on="record_id", how="left", maintain_order="left")
     extra = []
     house = _first_of(frame, attrs, "house_number")
     if house is not None:
@@ -158,6 +160,8 @@ def resolve_file(
     records = to_records(frame, mapping)
     # only the file's own identifier kinds link by themselves (see file_identifiers in identity.yaml)
     kept = [t for t in settings.deterministic.priority if t in settings.file_identifiers]
+    settings = settings.model_copy(update={"deterministic": settings.deterministic.model_copy(
+        update={"max_names_per_value": settings.file_max_names_per_value})})
     result = run_engine(records, settings, m_training="em", link_types=kept)
     labels = pl.Series("cluster", result.labels).cast(pl.Int64)
     assignment = records.select("source", "record_id").with_columns(labels)

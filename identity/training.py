@@ -69,7 +69,8 @@ def estimate_u(
         for comp in comparisons:
             u[comp.name] = {code: (1.0 if code == 0 else 1e-4) for code in comp.codes.values() if code >= 0}
         return u
-    n = int(sample_pairs)
+    # never more draws than there are pairs (a small file would only repeat them)
+    n = int(min(sample_pairs, max(n_sig * (n_sig - 1) // 2, 1000)))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _id_upairs AS
         SELECT a.sl, a.sr FROM (

@@ -1,12 +1,13 @@
-"""App events: Segment-spec mobile NDJSON (screen, track, identify), plain or gzip."""
+"""App events: Segment-spec mobile NDJSON (all six call types), plain or gzip."""
 from __future__ import annotations
 
 from config.sources import EventSourceSettings
 from connectors.base import Connector, FileInput, Stream, staging_spec
-from connectors.segment import event_spec, event_staging_values
+from connectors.segment import CALL_TYPES, event_spec, event_staging_values
 from connectors.validation import Field
 
-APP_TYPES = ("screen", "track", "identify", "alias")
+# Every Segment call type: a web page may send screen calls too, an app page and group calls.
+APP_TYPES = CALL_TYPES
 
 DEVICE_FIELDS = (
     Field("context.device.id", column="device_id", strict=False),

@@ -1,40 +1,59 @@
 """The Segment-spec event envelope shared by the web and app connectors.
 
-Raw columns keep the Segment names of the envelope (`messageId`, `anonymousId`, ...; nested
-objects as JSON text) and add flattened snake_case columns for what analysts query (traits,
-order fields, consent, page, device).
+Raw columns keep the Segment names of the envelope (`messageId`, `anonymousId`, `sentAt`,
+`receivedAt`, `originalTimestamp`, `groupId`, `integrations`, ...; nested objects as JSON) and add
+flattened snake_case columns for what analysts query (traits, order fields, consent, page,
+device). All six call types are accepted on the web and in the app; fields the spec has that we do
+not declare (`_metadata`, `version`, ...) stay in the `extra` JSON column (schema contract).
 """
 from __future__ import annotations
 
 from connectors.validation import Check, Field, RecordSpec, blank
 
 
+# Every call type of the Segment spec, on the web and in the app alike.
+CALL_TYPES = ("page", "screen", "track", "identify", "group", "alias")
+
+# Person traits: in `traits` of identify, else in `context.traits` (what Segment's libraries attach
+# to every call once a user is identified).
+_TRAIT_PATHS = (
+    ("email", "email"), ("phone", "phone"), ("firstName", "first_name"), ("lastName", "last_name"),
+    ("name", "full_name"), ("birthday", "birth_date"), ("address.street", "street"),
+    ("address.city", "city"), ("address.postalCode", "postcode"), ("address.state", "region"),
+    ("address.country", "country"),
+)
+
+# When `timestamp` is absent, Segment's own correction of the device clock:
+# timestamp = receivedAt - (sentAt - originalTimestamp); else originalTimestamp, else receivedAt.
+_CORRECTED = ('"receivedAt__ts" - ("sentAt__ts" - "originalTimestamp__ts")')
+EVENT_TIME_SQL = f'coalesce("timestamp__ts", {_CORRECTED}, "originalTimestamp__ts", "receivedAt__ts")'
+
+
 def envelope_fields(types: tuple[str, ...]) -> tuple[Field, ...]:
     return (
-        Field("messageId", required=True),
+        # Ids may be sent as numbers (a numeric userId): kept as their text.
+        Field("messageId", "id", required=True),
         Field("type", required=True, allowed=types),
-        Field("timestamp", "timestamp", required=True, no_future=True),
-        Field("anonymousId"),
-        Field("userId"),
-        Field("previousId", required="type = 'alias'"),
+        Field("timestamp", "timestamp", no_future=True),
+        Field("originalTimestamp", "timestamp", no_future=True),
+        Field("sentAt", "timestamp"),
+        Field("receivedAt", "timestamp", no_future=True),
+        Field("anonymousId", "id"),
+        Field("userId", "id"),
+        Field("previousId", "id", required="type = 'alias'"),
+        Field("groupId", "id", required="type = 'group'"),
         Field("event", required="type = 'track'"),
         Field("name"),
+        Field("category"),
+        Field("channel"),
         Field("properties", "object"),
         Field("traits", "object"),
         Field("context", "object"),
+        Field("integrations", "object"),
         # Flattened copies of nested attributes analysts (and staging) read, as found: their parent
         # object is type-checked above, a stray type inside it does not cost the event.
-        Field("traits.email", column="email", strict=False),
-        Field("traits.phone", column="phone", strict=False),
-        Field("traits.firstName", column="first_name", strict=False),
-        Field("traits.lastName", column="last_name", strict=False),
-        Field("traits.name", column="full_name", strict=False),
-        Field("traits.birthday", column="birth_date", strict=False),
-        Field("traits.address.street", column="street", strict=False),
-        Field("traits.address.city", column="city", strict=False),
-        Field("traits.address.postalCode", column="postcode", strict=False),
-        Field("traits.address.state", column="region", strict=False),
-        Field("traits.address.country", column="country", strict=False),
+        *(Field(f"traits.{path}", column=column, strict=False, fallbacks=(f"context.traits.{path}",))
+          for path, column in _TRAIT_PATHS),
         Field("properties.order_id", column="order_id", strict=False),
         Field("properties.revenue", "decimal", column="revenue", strict=False),
         Field("properties.currency", column="currency", strict=False),
@@ -47,26 +66,40 @@ def envelope_fields(types: tuple[str, ...]) -> tuple[Field, ...]:
     )
 
 
+# A record must say when it happened: one of timestamp, originalTimestamp, receivedAt.
+SOME_TIME = Check("missing_field", "timestamp",
+                  "NOT {present:timestamp} AND NOT {present:originalTimestamp} AND NOT {present:receivedAt}")
+# The corrected time must be one every reader can hold, and not in the future.
+CORRECTED_IN_RANGE = Check("wrong_type", "timestamp",
+                           f"{EVENT_TIME_SQL} NOT BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31'")
+CORRECTED_NOT_FUTURE = Check("future_timestamp", "timestamp", f"{EVENT_TIME_SQL} > {{future_limit}}")
+
+
 # Blank ids identify nobody: "" or "  " counts as missing, as in the Segment spec.
 ANONYMOUS_OR_USER = Check("missing_field", "anonymousId",
                           f"coalesce({blank('anonymousId')}, true) AND coalesce({blank('userId')}, true)")
 
 
-def event_spec(types: tuple[str, ...], extra: tuple[Field, ...] = ()) -> RecordSpec:
+def event_spec(types: tuple[str, ...] = CALL_TYPES, extra: tuple[Field, ...] = ()) -> RecordSpec:
     return RecordSpec(
         fields=envelope_fields(types) + extra,
-        derived=(("event_time", "TIMESTAMP", "timestamp__ts"),),
-        checks=(ANONYMOUS_OR_USER,),
+        derived=(("event_time", "TIMESTAMP", EVENT_TIME_SQL),),
+        checks=(ANONYMOUS_OR_USER, SOME_TIME, CORRECTED_IN_RANGE, CORRECTED_NOT_FUTURE),
         record_id="messageId",
     )
+
+
+def _person(column: str) -> str:
+    # A group call's traits are the account's (its name, its billing email), not the person's.
+    return f"CASE WHEN type <> 'group' THEN {column} END"
 
 
 def event_staging_values(device_id: str | None = None) -> dict[str, str]:
     values = {
         "record_id": "messageId", "anonymous_id": "anonymousId", "previous_id": "previousId",
-        "user_id": "userId", "email": "email", "phone": "phone", "first_name": "first_name",
-        "last_name": "last_name", "full_name": "full_name", "street": "street", "city": "city",
-        "postcode": "postcode", "region": "region", "country": "country", "birth_date": "birth_date",
+        "user_id": "userId",
+        **{c: _person(c) for c in ("email", "phone", "first_name", "last_name", "full_name", "street", "city",
+                                   "postcode", "region", "country", "birth_date")},
         # Only a completed order ties the visitor to an order id; a viewed or refunded one does not.
         "order_id": "CASE WHEN event = 'Order Completed' THEN order_id END",
     }

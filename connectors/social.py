@@ -1,4 +1,9 @@
-"""Social platform export: profiles and interactions (NDJSON), lead-form submissions (CSV)."""
+"""Social platform export: profiles and interactions (NDJSON), lead-form submissions (CSV).
+
+Profiles change (a new display name, more followers): the stream is a merge on `profile_id`, as
+orders are: a version with a newer `updated_at` replaces the stored one (every version stays in
+Parquet; the raw view and staging show the latest).
+"""
 from __future__ import annotations
 
 from config.sources import SocialSourceSettings
@@ -15,7 +20,9 @@ PROFILES = RecordSpec(
         Field("created_at", "timestamp"),
         Field("updated_at", "timestamp", required=True, no_future=True),
     ),
-    derived=(("event_time", "TIMESTAMP", "updated_at__ts"),),
+    derived=(("event_time", "TIMESTAMP", "updated_at__ts"),
+             # The version a merge compares: a profile with a newer updated_at replaces the old one.
+             ("version_time", "TIMESTAMP", "updated_at__ts")),
     record_id="profile_id",
 )
 
@@ -60,6 +67,7 @@ class SocialConnector(Connector):
         s = self.settings
         return [
             Stream(name="social_profiles", spec=PROFILES, primary_key="profile_id",
+                   disposition="merge", version="version_time",
                    inputs=(FileInput(tuple(s.profiles_files), "ndjson"),),
                    staging=staging_spec(s, "social", "social_profiles", "'profile'", {
                        "record_id": "profile_id", "full_name": "display_name", "social_handle": "handle"})),

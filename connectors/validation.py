@@ -92,10 +92,19 @@ class Field:
     # False: take the value as found, never quarantine the record for it (a flattened copy of a
     # nested attribute: its object is checked, a stray type in it should not cost the event).
     strict: bool = True
+    # Further paths read when `path` holds nothing (non-strict nested fields only), in order: a
+    # trait sent in `context.traits` of a track call, say.
+    fallbacks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.strict and (self.required or self.allowed or self.pattern or self.no_future):
             raise ValueError(f"{self.path}: a non-strict field cannot carry rules")
+        if self.fallbacks and (self.strict or "." not in self.path or any("." not in p for p in self.fallbacks)):
+            raise ValueError(f"{self.path}: only a non-strict nested field can have fallback paths")
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path, *self.fallbacks)
 
     @property
     def name(self) -> str:
@@ -110,7 +119,8 @@ class Field:
 class Check:
     """A rule over several fields, e.g. 'anonymousId or userId': fails when `failing` is true.
 
-    `{future_limit}` in `failing` stands for the load's latest acceptable time (a TIMESTAMP)."""
+    In `failing`, `{future_limit}` stands for the load's latest acceptable time (a TIMESTAMP) and
+    `{present:PATH}` for whether the field at PATH is present (not null, not blank)."""
 
     reason: str
     detail: str
@@ -202,15 +212,15 @@ def _lenient_trees(fields: Sequence[Field]) -> dict[str, dict]:
     is not an object gives NULL leaves. object/json fields keep JSON leaves.
     """
     trees: dict[str, dict] = {}
-    for f in fields:
+    for f, path in ((f, path) for f in fields for path in f.paths):
         if not _is_lenient_deep(f):
             continue
-        parts = f.path.split(".")
+        parts = path.split(".")
         node = trees.setdefault(parts[0], {})
         for part in parts[1:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ValueError(f"{f.path}: a path both read as a value and walked into")
+                raise ValueError(f"{path}: a path both read as a value and walked into")
             node = child
         node[parts[-1]] = "JSON" if f.type in ("object", "json") else "VARCHAR"
     return trees
@@ -348,9 +358,17 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
             whens.append((f"NOT __p{i}", "missing_field", f.path))
         elif isinstance(f.required, str) and f.required:
             whens.append((f"NOT __p{i} AND coalesce(({f.required}), false)", "missing_field", f.path))
-    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "missing_field"]
+    present = {f.path: f"__p{i}" for i, f in enumerate(spec.fields)}
+
+    def expand(text: str) -> str:
+        for path, column in present.items():
+            text = text.replace("{present:" + path + "}", column)
+        return text.replace("{future_limit}", limit)
+
+    limit = _ts_literal(future_limit)
+    whens += [(expand(c.failing), c.reason, c.detail) for c in spec.checks if c.reason == "missing_field"]
     whens += [(f"__p{i} AND NOT __ok{i}", "wrong_type", f.path) for i, f in enumerate(spec.fields) if f.strict]
-    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "wrong_type"]
+    whens += [(expand(c.failing), c.reason, c.detail) for c in spec.checks if c.reason == "wrong_type"]
     for i, f in enumerate(spec.fields):
         col = quote_ident(f.name)
         if f.allowed:
@@ -359,12 +377,10 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
         if f.pattern:
             whens.append((f"__p{i} AND NOT regexp_full_match({col}, {sql_literal(f.pattern)})",
                           "invalid_value", f.path))
-    whens += [(c.failing, c.reason, c.detail) for c in spec.checks if c.reason == "invalid_value"]
-    limit = _ts_literal(future_limit)
+    whens += [(expand(c.failing), c.reason, c.detail) for c in spec.checks if c.reason == "invalid_value"]
     whens += [(f"{quote_ident(f.name + '__ts')} > {limit}", "future_timestamp", f.path)
               for f in spec.fields if f.type == "timestamp" and f.no_future]
-    whens += [(c.failing.replace("{future_limit}", limit), c.reason, c.detail)
-              for c in spec.checks if c.reason == "future_timestamp"]
+    whens += [(expand(c.failing), c.reason, c.detail) for c in spec.checks if c.reason == "future_timestamp"]
     whens += list(last)
     # The rules are evaluated ONCE, into the number of the first failing one; reason and detail
     # are looked up from it (a CASE each would run every condition twice).
@@ -442,9 +458,14 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contr
     def as_text(f: Field) -> bool:
         return _is_lenient_deep(f) or ("." not in f.path and leaves[f.path] == "VARCHAR")
 
-    values = ", ".join(
-        f"{_lenient_value(f.path) if _is_lenient_deep(f) else _json_value(f.path)} AS __j{i}"
-        for i, f in enumerate(spec.fields))
+    def value(f: Field) -> str:
+        if not _is_lenient_deep(f):
+            return _json_value(f.path)
+        if not f.fallbacks:
+            return _lenient_value(f.path)
+        return "coalesce(" + ", ".join(_lenient_value(p) for p in f.paths) + ")"
+
+    values = ", ".join(f"{value(f)} AS __j{i}" for i, f in enumerate(spec.fields))
     strict = [i for i, f in enumerate(spec.fields) if f.strict]
     # Strict top-level fields: their type from the json_type list; nested ones told by the first
     # character of their re-serialized JSON (`_json_kind`).

@@ -1,11 +1,12 @@
-"""Web events: Segment-spec NDJSON (page, track, identify, alias), plain or gzip."""
+"""Web events: Segment-spec NDJSON (all six call types), plain or gzip."""
 from __future__ import annotations
 
 from config.sources import EventSourceSettings
 from connectors.base import Connector, FileInput, Stream, staging_spec
-from connectors.segment import event_spec, event_staging_values
+from connectors.segment import CALL_TYPES, event_spec, event_staging_values
 
-WEB_TYPES = ("page", "track", "identify", "alias")
+# Every Segment call type: a web page may send screen calls too, an app page and group calls.
+WEB_TYPES = CALL_TYPES
 
 
 class WebConnector(Connector):

@@ -32,7 +32,9 @@ def check_events(tmp_path: Path, lines: list[str]) -> list[dict]:
 
 @pytest.mark.parametrize("change, reason, detail", [
     ({}, None, None),
-    ({"messageId": 17}, "wrong_type", "messageId"),
+    ({"messageId": 17}, None, None),  # a numeric id is an id (kept as its text)
+    ({"messageId": {"id": 17}}, "wrong_type", "messageId"),
+    ({"messageId": " \t"}, "missing_field", "messageId"),
     ({"messageId": ""}, "missing_field", "messageId"),
     ({"timestamp": None}, "missing_field", "timestamp"),
     ({"timestamp": 1767261600}, "wrong_type", "timestamp"),

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import duckdb
 
-log = logging.getLogger("cdp.identity")
+log = logging.getLogger("identity.steps")
 
 
 class StepRunner:

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         input: Annotated[Path, typer.Argument(help="a .csv, .tsv or .parquet file")],
         mapping: Annotated[Path, typer.Option(help="the column mapping YAML")],
         out: Annotated[Path, typer.Option(help="where to write the result (.parquet)")],
+        show_model: Annotated[bool, typer.Option(
+            "--show-model", help="print the trained model (m, u, weight of every level), the blocking "
+            "rules with their pair counts and the guards")] = False,
     ):
         from identity.resolve_file import resolve_file
 
@@ -34,6 +37,13 @@ def register(app: typer.Typer) -> None:
             f"resolved {result['records']:,} records into {result['customers']:,} customers "
             f"({result['deterministic_edges']:,} deterministic and {result['probabilistic_edges']:,} "
             f"probabilistic edges, {result['rejected_edges']:,} rejected) -> {result['out']}", markup=False)
-        if result.get("kinds_not_compared"):
-            _ui.note(f"columns of kind {', '.join(result['kinds_not_compared'])} are read but not compared")
+        _ui.console().print(f"compared: {', '.join(result['comparisons'])}", markup=False)
+        if show_model:
+            _ui.print_table(
+                ["blocking rule", "pairs", "blocks up to", "larger blocks skipped"],
+                [[r["rule"], r["comparisons"], r["block_size_cap"], r["skipped_blocks"]] for r in result["blocking_rules"]],
+                title="Blocking (pairs counted before they are made)", numeric=[1, 2, 3])
+            _ui.print_table(["guard", "state"], [[k, v] for k, v in result["guards"].items()], title="Guards")
+            if result["model"]:
+                _ui.console().print(result["model"], markup=False)
         return 0

@@ -146,8 +146,19 @@ def _command_of(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _isolate_prefect_state(argv)
     name = _command_of(argv)
+    try:
+        _isolate_prefect_state(argv)
+    except OSError as exc:
+        from warehouse.layout import not_writable_reason
+
+        reason = not_writable_reason(exc)
+        if reason is None:
+            raise
+        # A read-only (or full) home: one line, not Prefect's traceback.
+        _ui.error(f"error: home {_home_from_argv(argv)} cannot be written ({reason}): free some space or fix "
+                  "its permissions, or give another --home", name)
+        return 2
     try:
         result = build_command().main(args=argv, prog_name="cdp", standalone_mode=False)
     except click_exceptions.UsageError as exc:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from warehouse.layout import HomeLayout
+from warehouse.layout import HomeLayout, not_writable, not_writable_reason
 
 _POLL_SECONDS = 0.2
 
@@ -71,10 +71,16 @@ def home_lock(home: str | Path, wait_seconds: float = 600.0, command: str | None
     Yields the holder record written into the lock file.
     """
     home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
     path = HomeLayout(home).lock_file
-    # O_CREAT without O_TRUNC: the holder's record must stay readable while we wait.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        # O_CREAT without O_TRUNC: the holder's record must stay readable while we wait.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        reason = not_writable_reason(exc)
+        if reason is None:
+            raise
+        raise not_writable(home, reason) from None
     try:
         deadline = time.monotonic() + max(wait_seconds, 0.0)
         started_waiting = time.monotonic()

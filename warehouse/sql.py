@@ -39,6 +39,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 def describe_error(exc: BaseException) -> str:
     """An exception as text safe for logs, error columns and Prefect's database: DuckDB errors
     (whose messages may quote a record's value) by their type only; others as they are."""
+    from warehouse.layout import not_writable_reason
+
+    reason = not_writable_reason(exc)
+    if reason is not None:  # the disk or the permissions, not the data: say so
+        return f"{type(exc).__name__}: the home cannot be written ({reason})"
     if isinstance(exc, duckdb.Error):
         return (f"{type(exc).__name__} in the warehouse (the database's message is withheld: it may quote "
                 "a record's value)")

@@ -119,6 +119,9 @@ def run_step(opts: Common, plain: Callable[[], Any], flow: Callable[[], Any], fl
     if target.url is None:
         _ui.note(f"starting Prefect (a temporary local server, about 10 s; `cdp server start` keeps one "
                  f"running) to run flow {flow_name} …", opts.command)
+        from pipelines.flows._server_guard import start_guard
+
+        start_guard()  # the temporary server dies with this process, even on kill -9
     else:
         _ui.note(f"running as Prefect flow {flow_name} on {target.url} ({target.origin}) …", opts.command)
     from pipelines.flows._runtime import flow_tags

@@ -26,6 +26,9 @@ def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full
     if target.url is None:
         _ui.note("starting Prefect (a temporary local server, about 10 s; `cdp server start` keeps one running) …",
                  "run")
+        from pipelines.flows._server_guard import start_guard
+
+        start_guard()  # the temporary server dies with this process, even on kill -9
     else:
         _ui.note(f"running as Prefect flow cdp-pipeline on {target.url} ({target.origin}) …", "run")
     from prefect import tags
@@ -62,6 +65,16 @@ def register(app: typer.Typer) -> None:
             help="truth Parquet to score resolution against (default: SRC/truth.parquet if present)")] = None,
         full_resolve: Annotated[bool, typer.Option("--full-resolve", help="re-resolve everything instead of incrementally")] = False,
     ):
+        from pipelines.flows.run import PipelineFailed
+
         _ui.note(f"home {opts.home}", "run")
-        show(execute(opts.home, source_dir, truth, full_resolve, opts.lock_wait), opts.json)
+        try:
+            summary = execute(opts.home, source_dir, truth, full_resolve, opts.lock_wait)
+        except PipelineFailed as exc:
+            # Every step that could run did (the snapshot and report too); the run failed all the same.
+            show(exc.summary, opts.json)
+            for failure in exc.summary.get("failures", []):
+                _ui.error(failure["message"], "run")
+            return 1
+        show(summary, opts.json)
         return 0

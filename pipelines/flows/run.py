@@ -74,7 +74,33 @@ class PipelineStepError(RuntimeError):
         )
 
 
-def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any]) -> Any:
+class PipelineFailed(RuntimeError):
+    """The run went to its end but something failed: a step raised (the steps that need it were
+    skipped, every other one ran), an input could not be read, or sync rows failed. Raised at the
+    end of the flow, so Prefect marks the run Failed; `summary` holds what did run. The message
+    names steps, counts and error types only (never a record's value)."""
+
+    def __init__(self, summary: dict):
+        self.summary = summary
+        failures = summary.get("failures") or []
+        super().__init__(f"{len(failures)} problem(s): " + "; ".join(f["message"] for f in failures))
+
+
+def _failed(summary: dict, step: str, message: str, skipped: bool = False) -> None:
+    summary.setdefault("failures", []).append({"step": step, "message": message, "skipped": skipped})
+
+
+def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any], needs: tuple[str, ...] = ()) -> Any:
+    """Run one step, timed and logged. A step whose `needs` failed is skipped; a step that raises is
+    recorded as failed (its error described without record values) and the run goes on."""
+    from warehouse.sql import describe_error
+
+    failed_steps = {f["step"] for f in summary.get("failures", [])}
+    missing = [n for n in needs if n in failed_steps]
+    if missing:
+        _say(f"{label} skipped: it needs {', '.join(missing)}")
+        _failed(summary, step, f"{step} skipped (needs {', '.join(missing)})", skipped=True)
+        return None
     _say(f"{label} …")
     log = run_logger()
     log.info("step %s: %s …", step, label)
@@ -82,9 +108,12 @@ def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any]) -> Any:
     try:
         result = fn()
     except Exception as exc:
-        _say(f"{label} FAILED after {time.perf_counter() - started:.1f} s")
-        log.error("step %s failed after %.1f s: %s", step, time.perf_counter() - started, type(exc).__name__)
-        raise PipelineStepError(step, summary["home"], exc) from exc
+        seconds = time.perf_counter() - started
+        _say(f"{label} FAILED after {seconds:.1f} s")
+        log.error("step %s failed after %.1f s: %s", step, seconds, type(exc).__name__)
+        summary["timings"][step] = round(seconds, 2)
+        _failed(summary, step, f"{step} failed: {describe_error(exc)}")
+        return None
     seconds = time.perf_counter() - started
     summary["timings"][step] = round(seconds, 2)
     _say(f"{label} done in {seconds:.1f} s")
@@ -121,35 +150,58 @@ def cdp_pipeline(source_dir: str | None = None, home: str | None = None, truth: 
         try:
             _run_steps(summary, steps, home, source_dir, truth, list(sources or SOURCE_NAMES), full_resolve)
         except BaseException as exc:
-            record_run(home, "cdp run", started_at, "failed", str(exc).splitlines()[0] if str(exc) else
-                       type(exc).__name__, flow=True, details={"timings": summary["timings"]})
+            record_run(home, "cdp run", started_at, "failed", type(exc).__name__, flow=True,
+                       details={"timings": summary["timings"]})
             raise
-        record_run(home, "cdp run", started_at, "completed", flow=True, details={"timings": summary["timings"]})
+        failures = summary.get("failures") or []
+        record_run(home, "cdp run", started_at, "failed" if failures else "completed",
+                   "; ".join(f["message"] for f in failures)[:500] or None, flow=True,
+                   details={"timings": summary["timings"]})
     publish_summary_artifact(summary)
+    if failures:
+        # Every step that could run has run (snapshot and report included): now the run fails.
+        raise PipelineFailed(summary)
     return summary
 
 
 def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str | None, truth: str | None,
                sources: list[str], full_resolve: bool) -> None:
-    """The recipe, step by step; each step timed, logged and named if it fails."""
+    """The recipe, step by step; each step timed and logged. A failed step skips only the steps that
+    need it (publishing needs none: the snapshot and report of what is committed always come)."""
     loads = _timed(summary, "ingest", "ingest", lambda: [
         load for name in sources for load in steps.ingest(home, name, source_dir)])
-    summary["loads"] = [asdict(load) for load in loads]
+    summary["loads"] = [asdict(load) for load in loads or []]
+    for load in loads or []:
+        if load.errors or load.status != "ok":
+            # An unreadable input: the rest loaded, but the run must not look like a success.
+            _failed(summary, "ingest-inputs", f"load {load.source}/{load.stream} {load.status}: "
+                    f"{len(load.errors)} input(s) refused (see ops.loads.error)")
     summary["suppressed"] = _timed(summary, "suppressions", "apply suppressions (forgotten people)",
-                                   lambda: steps.suppressions(home))
+                                   lambda: steps.suppressions(home), needs=("ingest",))
     summary["resolve"] = _timed(summary, "resolve", "identity resolution",
-                                lambda: steps.resolve(home, "full" if full_resolve else "incremental", None))
+                                lambda: steps.resolve(home, "full" if full_resolve else "incremental", None),
+                                needs=("ingest", "suppressions"))
     if truth:
         summary["evaluation"] = _timed(summary, "evaluate", "evaluation against truth",
-                                       lambda: steps.evaluate(home, truth))
-    summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits", lambda: steps.profiles(home))
-    summary["segments"] = _timed(summary, "segments", "segments", lambda: steps.segments(home, None))
-
-    def _syncs() -> list[dict]:
-        steps.consent(home)
-        return [steps.sync(home, target) for target in steps.targets()]
-
-    summary["syncs"] = _timed(summary, "syncs", "consent and CRM syncs", _syncs)
+                                       lambda: steps.evaluate(home, truth), needs=("resolve",))
+    summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits", lambda: steps.profiles(home),
+                                 needs=("resolve",))
+    summary["segments"] = _timed(summary, "segments", "segments", lambda: steps.segments(home, None),
+                                 needs=("profiles",))
+    _timed(summary, "consent", "consent", lambda: steps.consent(home), needs=("resolve",))
+    syncs = []
+    for target in steps.targets():
+        # Each target on its own: one broken target stops neither the others nor the publish.
+        result = _timed(summary, f"sync-{target}", f"CRM sync {target}", lambda t=target: steps.sync(home, t),
+                        needs=("profiles", "consent"))
+        if result is not None:
+            syncs.append(result)
+            if result.get("failed"):
+                _failed(summary, f"sync-{target}-rows", f"sync {target}: {result['failed']} row(s) failed "
+                        "(retried next run)")
+    summary["syncs"] = syncs
+    per_target = [k for k in summary["timings"] if k.startswith("sync-")]
+    summary["timings"]["syncs"] = round(sum(summary["timings"].pop(k) for k in per_target), 2)
     summary["published"] = _timed(summary, "publish", "catalog, snapshot and report", lambda: steps.publish(home))
 
 

@@ -48,3 +48,25 @@ def describe_error(exc: BaseException) -> str:
         return (f"{type(exc).__name__} in the warehouse (the database's message is withheld: it may quote "
                 "a record's value)")
     return f"{type(exc).__name__}: {exc}"
+
+
+class WarehouseError(RuntimeError):
+    """A DuckDB error re-raised with `describe_error`'s text: what Prefect stores of a failed task
+    (its state message, in HOME/.prefect) then holds no record value."""
+
+
+def without_record_values(fn):
+    """Decorate a step (a Prefect task's function): a DuckDB error leaves it as a WarehouseError
+    carrying no message of DuckDB's and no chained cause."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        failure = None
+        try:
+            return fn(*args, **kwargs)
+        except duckdb.Error as exc:
+            failure = WarehouseError(describe_error(exc))
+        raise failure  # outside the except block: no __context__ either
+
+    return wrapper

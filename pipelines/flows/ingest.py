@@ -11,6 +11,8 @@ from typing import Sequence
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from connectors import SOURCE_NAMES, LoadResult, TransientIngestError, ingest_source
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
@@ -28,6 +30,7 @@ def _retry_transient(task, task_run, state) -> bool:
 
 @task(name="ingest-source", retries=2, retry_delay_seconds=[30, 60], retry_condition_fn=_retry_transient,
       task_run_name="ingest-{source}", tags=["cdp", "ingest"])
+@without_record_values
 def ingest_source_task(home: str, source: str, source_dir: str | None) -> list[LoadResult]:
     results = ingest_source(home, source, source_dir)
     log = run_logger()

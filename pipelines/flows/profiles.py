@@ -5,11 +5,14 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 from profiles import _steps
 
 
 @task(name="build-golden-profiles-and-traits", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "profiles"])
+@without_record_values
 def build_profiles_task(home: str) -> dict:
     result = _steps.build_profiles(home)
     g, t = result["golden"], result["traits"]
@@ -19,6 +22,7 @@ def build_profiles_task(home: str) -> dict:
 
 
 @task(name="materialize-segments", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "segments"])
+@without_record_values
 def materialize_segments_task(home: str, only: list[str] | None = None) -> dict:
     result = _steps.materialize_segments(home, only=only)
     log = run_logger()
@@ -29,6 +33,7 @@ def materialize_segments_task(home: str, only: list[str] | None = None) -> dict:
 
 @task(name="export-segment", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "export"],
       task_run_name="export-{segment}")
+@without_record_values
 def export_segment_task(home: str, segment: str, fmt: str, fields: list[str] | None, changes: bool,
                         out: str | None, platform: str, destination: str | None) -> dict:
     result = _steps.export(home, segment, fmt=fmt, fields=fields, changes=changes, out=out, platform=platform,

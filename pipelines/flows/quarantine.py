@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
 
 @task(name="replay-quarantine", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "quarantine"])
+@without_record_values
 def replay_task(home: str, selection: dict, patch: str | None, dry_run: bool):
     from pipelines.quarantine import Selection, replay
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
 
 @task(name="write-report", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "report"])
+@without_record_values
 def report_task(home: str, out: str | None = None):
     from pipelines.report import build_report
 

@@ -6,11 +6,14 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from identity import resolve
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 
 
 @task(name="resolve-identities", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "identity"])
+@without_record_values
 def resolve_task(home: str, mode: str, debug: bool | None) -> dict:
     summary = asdict(resolve(home, mode=mode, debug=debug))
     log = run_logger()

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from config import default_home
 from config.pipeline import load_pipeline_settings
 from pipelines.flows._runtime import flow_run_name, publish_summary_artifact, run_logger, with_retries
@@ -32,6 +34,7 @@ def _say(message: str) -> None:
 
 
 @task(name="apply-suppressions", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "privacy"])
+@without_record_values
 def apply_suppressions_task(home: str) -> int:
     """Forgotten people stay forgotten: their late events are quarantined before resolution."""
     from profiles.privacy import apply_suppressions
@@ -45,6 +48,7 @@ def apply_suppressions_task(home: str) -> int:
 
 
 @task(name="evaluate-against-truth", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "identity"])
+@without_record_values
 def evaluate_task(home: str, truth_path: str) -> dict:
     from pipelines.evaluation_store import evaluate_and_store
 
@@ -52,6 +56,7 @@ def evaluate_task(home: str, truth_path: str) -> dict:
 
 
 @task(name="publish-warehouse", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "publish"])
+@without_record_values
 def publish_task(home: str) -> dict:
     """Analyst views, comments, a self-contained snapshot and dbt sources for readers; the HTML report."""
     from pipelines.report.publish import publish_run_outputs

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from prefect import flow, task
 
+from warehouse.sql import without_record_values
+
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
 from profiles.consent import build_consent
 from profiles.crm_sync import enabled_targets, sync
@@ -16,6 +18,7 @@ from warehouse.connection import connect_home
 
 
 @task(name="refresh-consent", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "consent"])
+@without_record_values
 def refresh_consent_task(home: str) -> int:
     con = connect_home(home)
     try:
@@ -28,6 +31,7 @@ def refresh_consent_task(home: str) -> int:
 
 @task(name="sync-target", retries=2, retry_delay_seconds=[30, 60], task_run_name="sync-{target}",
       tags=["cdp", "sync"])
+@without_record_values
 def sync_target_task(home: str, target: str) -> dict:
     result = sync(home, target)
     run_logger().info("sync %s: %d new, %d updated, %d deleted, %d failed, %d unchanged in %d batch(es)%s",

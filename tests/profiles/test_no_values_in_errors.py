@@ -90,3 +90,19 @@ def test_declared_fields_are_the_columns_of_the_customer_view(con):
 
     columns = {r[0] for r in con.execute("DESCRIBE profiles.customer_360").fetchall()}
     assert set(customer_fields(load_profiles_config())) == columns
+
+
+def test_a_step_failing_in_duckdb_leaves_no_value_for_prefect_to_store():
+    import duckdb
+
+    from warehouse.sql import WarehouseError, without_record_values
+
+    @without_record_values
+    def step():
+        duckdb.connect().execute("SELECT CAST('maria.garcia@gmail.com' AS INTEGER)").fetchall()
+
+    with pytest.raises(WarehouseError) as err:
+        step()
+    assert "ConversionException" in str(err.value)
+    _no_values(str(err.value))
+    assert err.value.__cause__ is None and err.value.__context__ is None

@@ -147,25 +147,34 @@ def street_comparison(street: str, house: str | None) -> Comparison:
                       tuple(levels), tf_column=street, description="street key and house number")
 
 
-def postcode_comparison(col: str) -> Comparison:
-    return Comparison(
-        "postcode", "postcode", (col,), _either_null(col),
-        (
-            Level("exact", f"l.{col} = r.{col}"),
-            Level("one_edit", f"length(l.{col}) = length(r.{col}) AND {_one_edit(col)}"),
-            Level("same_prefix_3", f"length(l.{col}) >= 4 AND left(l.{col}, 3) = left(r.{col}, 3)"),
-        ),
-        tf_column=col, description="postcode",
-    )
+def locality_comparison(postcode: str | None, city: str | None, region: str | None) -> Comparison:
+    """Where a record lives, above the street: postcode, city and region as one comparison.
 
-
-def place_comparison(name: str, col: str) -> Comparison:
-    """A city or suburb: exact (tf) or a close spelling."""
-    return Comparison(
-        name, name, (col,), _either_null(col),
-        (Level("exact", f"l.{col} = r.{col}"), Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88")),
-        tf_column=col, description="place name key",
-    )
+    They say the same thing three times: as three comparisons a shared postcode, city and region
+    scored +27 bits and linked neighbours whose surnames differ (1,066 of 1,341 wrong links at
+    200k generated customers). Levels, strictest first, use whichever of the columns exist.
+    """
+    cols = [c for c in (postcode, city, region) if c]
+    comparable = " OR ".join(f"(l.{c} IS NOT NULL AND r.{c} IS NOT NULL)" for c in cols)
+    levels: list[Level] = []
+    if postcode and city:
+        levels.append(Level("exact", f"l.{postcode} = r.{postcode} AND l.{city} = r.{city}"))
+        levels.append(Level("same_postcode", f"l.{postcode} = r.{postcode}"))
+    elif postcode:
+        levels.append(Level("exact", f"l.{postcode} = r.{postcode}"))
+    if postcode:
+        one = f"length(l.{postcode}) = length(r.{postcode}) AND {_one_edit(postcode)}"
+        levels.append(Level("postcode_one_edit", one))
+    if city:
+        levels.append(Level("same_city" if postcode else "exact", f"l.{city} = r.{city}"))
+        levels.append(Level("similar_city", f"{_jw(city)} >= 0.88"))
+    if postcode:
+        levels.append(Level("same_postcode_prefix_3",
+                            f"length(l.{postcode}) >= 4 AND left(l.{postcode}, 3) = left(r.{postcode}, 3)"))
+    if region:
+        levels.append(Level("same_region" if (postcode or city) else "exact", f"l.{region} = r.{region}"))
+    return Comparison("locality", "locality", tuple(cols), f"NOT ({comparable})", tuple(levels),
+                      tf_column=postcode or city or region, description="postcode, city and region")
 
 
 def exact_comparison(name: str, kind: str, col: str, tf: bool = True) -> Comparison:
@@ -252,12 +261,8 @@ def comparisons_for(columns: list[str] | tuple[str, ...]) -> tuple[Comparison, .
         out.append(street_comparison("street", "house_number" if "house_number" in present else None))
     elif "house_number" in present:
         out.append(exact_comparison("house_number", "house_number", "house_number", tf=False))
-    if "postcode" in present:
-        out.append(postcode_comparison("postcode"))
-    if "city" in present:
-        out.append(place_comparison("city", "city"))
-    if "region" in present:
-        out.append(exact_comparison("region", "region", "region"))
+    if present & {"postcode", "city", "region"}:
+        out.append(locality_comparison(*(c if c in present else None for c in ("postcode", "city", "region"))))
     if "country" in present:
         out.append(exact_comparison("country", "country", "country"))
     if "gender" in present:

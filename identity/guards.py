@@ -25,7 +25,7 @@ import polars as pl
 from identity.comparisons import Comparison, comparisons_for, NAMED_COLUMNS
 
 KINDS = ("first_name", "last_name", "birth_date", "email", "phone", "national_id", "id", "street",
-         "house_number", "postcode", "city", "region", "country", "gender", "text")
+         "house_number", "locality", "country", "gender", "text")
 
 
 class GuardError(ValueError):

@@ -58,6 +58,7 @@ def _single_column_exact(comp: Comparison) -> str | None:
     return col if exact.name == "exact" and col and exact.sql == f"l.{col} = r.{col}" else None
 
 
+
 def estimate_u(
     con: duckdb.DuckDBPyConnection, sigs: str, comparisons: tuple[Comparison, ...],
     sample_pairs: int, seed: int,

@@ -57,7 +57,7 @@ def collect_status(home: Path) -> dict:
     try:
         con = connect(layout.database, read_only=True)
         status["read_from"] = str(layout.database)
-    except duckdb.IOException:
+    except (duckdb.IOException, RuntimeError):  # held by a writer (warehouse.connection says busy)
         if not latest.exists():
             raise
         con = connect(latest, read_only=True)  # a run holds the main file: the snapshot says enough

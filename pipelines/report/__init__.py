@@ -184,9 +184,10 @@ def _open_for_reading(home: Path) -> tuple[duckdb.DuckDBPyConnection, Path, str]
         raise FileNotFoundError(f"no warehouse at {layout.database}: run `cdp ingest --home {home}` first")
     try:
         return connect(layout.database, read_only=True), layout.database, ""
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, RuntimeError) as exc:  # RuntimeError: warehouse.connection's busy error
         latest = layout.snapshots / "latest.duckdb"
-        if "lock" not in str(exc).lower() or not latest.exists():
+        busy = type(exc).__name__ == "WarehouseBusyError" or "lock" in str(exc).lower()
+        if not busy or not latest.exists():
             raise
         return (connect(latest, read_only=True), latest,
                 "A pipeline run is writing the warehouse: this report shows the latest published snapshot.")

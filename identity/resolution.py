@@ -19,13 +19,12 @@ import duckdb
 import polars as pl
 
 from config.identity import IdentitySettings, load_identity_settings
-from identity.blocking import rules_from_config
-from identity.comparisons import comparisons_for
+from identity import incremental
+from identity.comparisons import NAMED_COLUMNS, comparisons_for
 from identity.engine import match_columns, run_engine, term_frequencies
 from identity.graph import identifier_table, screen_values
 from identity.model import MatchModel
 from identity.parallel_normalize import normalize_groups
-from identity.normalize.frame import OUTPUT_SCHEMA
 from identity.protection import mask_identifier
 from identity.schema import ensure_identity_tables, table_exists
 from identity.stable_ids import assign_customer_ids
@@ -96,60 +95,6 @@ def _keyed(records: pl.DataFrame, recs: pl.Series, prefix: str) -> pl.DataFrame:
     return keys.gather(recs).rename({"source": f"{prefix}_source", "record_id": f"{prefix}_record_id"})
 
 
-def _affected_records(
-    con: duckdb.DuckDBPyConnection, everything: pl.DataFrame, new_mask: pl.Series,
-    settings: IdentitySettings,
-) -> pl.Series:
-    """Boolean mask: new records plus every record of a customer they could join.
-
-    Two rings: customers sharing an identifier value with a new record; then customers sharing a
-    blocking key with any record of that first ring (a new record can make an old signature of its
-    customer worth comparing with a neighbour it was never compared with as a separate cluster).
-    """
-    ids = identifier_table(everything, settings.deterministic.priority)
-    new = everything.filter(new_mask)
-    new_ids = ids.join(new.select("rec"), on="rec", how="semi").select("id_type", "value").unique()
-    touching = ids.join(new_ids, on=["id_type", "value"], how="semi")["rec"]
-    ring1 = _with_customers(everything, pl.concat([new["rec"].cast(pl.UInt32), touching.cast(pl.UInt32)]))
-    hits = _blocking_neighbours(con, everything, everything.filter(ring1), settings)
-    return ring1 | _with_customers(everything, hits)
-
-
-def _with_customers(everything: pl.DataFrame, recs: pl.Series) -> pl.Series:
-    seeds = recs.unique().implode()
-    customers = everything.filter(pl.col("rec").is_in(seeds) & pl.col("customer_id").is_not_null())[
-        "customer_id"].unique().implode()
-    return everything["rec"].is_in(seeds) | everything["customer_id"].is_in(customers).fill_null(False)
-
-
-def _blocking_neighbours(con, everything: pl.DataFrame, ring: pl.DataFrame, settings: IdentitySettings) -> pl.Series:
-    cols = match_columns(everything)
-    con.register("_everything", everything.select("rec", *cols).to_arrow())
-    con.register("_ring", ring.select("rec").to_arrow())
-    hits = []
-    try:
-        if "email" in cols:  # the email_local key reads the derived column the signatures carry
-            con.execute("CREATE OR REPLACE TEMP VIEW _everything_keys AS "
-                        "SELECT *, split_part(email, '@', 1) AS email_local FROM _everything")
-        else:
-            con.execute("CREATE OR REPLACE TEMP VIEW _everything_keys AS SELECT * FROM _everything")
-        for rule in rules_from_config(settings.match.blocking_rules, set(cols)):
-            keys = rule.key_sql()
-            key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
-            not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
-            using = ", ".join(f"k{j}" for j in range(len(keys)))
-            hits.append(pl.from_arrow(con.execute(f"""
-                WITH k AS (SELECT rec, {key_cols} FROM _everything_keys),
-                     nk AS (SELECT DISTINCT {using} FROM k SEMI JOIN _ring USING (rec) WHERE {not_null})
-                SELECT k.rec FROM k JOIN nk USING ({using})
-            """).to_arrow_table())["rec"].cast(pl.UInt32))
-    finally:
-        con.execute("DROP VIEW IF EXISTS _everything_keys")
-        con.unregister("_everything")
-        con.unregister("_ring")
-    return pl.concat(hits) if hits else pl.Series("rec", [], dtype=pl.UInt32)
-
-
 def resolve(
     home_or_con: str | Path | duckdb.DuckDBPyConnection,
     mode: str = "incremental",
@@ -180,51 +125,63 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     steps: dict[str, float] = {}
     ensure_identity_tables(con)
     t = time.perf_counter()
-    staging = _read_staging(con)
-    previous = pl.from_arrow(con.execute(
-        "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map"
-    ).to_arrow_table())
-    if previous.height == 0 or not table_exists(con, "identity", "normalized_records"):
+    if not table_exists(con, "staging", "customer_records"):
+        _read_staging(con)  # raises the "run cdp ingest first" error
+    resolved_before = con.execute("SELECT count(*) FROM identity.record_map").fetchall()[0][0]
+    if resolved_before == 0 or not table_exists(con, "identity", "normalized_records"):
         mode = "full"
-    steps["read_staging"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    staging = staging.unique(subset=["source", "record_id"], keep="last", maintain_order=True)
-    if mode == "full":
-        normalized = normalize_staging(staging, settings)
-        new_count = staging.join(previous, on=["source", "record_id"], how="anti").height
-    else:
-        fresh = staging.join(previous, on=["source", "record_id"], how="anti")
-        new_count = fresh.height
-        known = pl.from_arrow(con.execute("SELECT * FROM identity.normalized_records").to_arrow_table())
-        known = known.with_columns(pl.col("event_time").dt.convert_time_zone("UTC"))
-        normalized = pl.concat([known, normalize_staging(fresh, settings)], how="vertical_relaxed")
-        normalized = normalized.unique(subset=["source", "record_id"], keep="last")
-    normalized = normalized.sort("source", "record_id")
-    steps["normalize"] = time.perf_counter() - t
-
-    everything = normalized.with_row_index("rec").join(
-        previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left"
-    )
     model = None
     screened = None
-    if mode == "incremental":
-        if new_count == 0:
-            return _finish_noop(con, run_id, started, everything, steps)
+    if mode == "full":
+        staging = _read_staging(con).unique(subset=["source", "record_id"], keep="last", maintain_order=True)
+        previous = pl.from_arrow(con.sql(
+            "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map").to_arrow_table())
+        steps["read_staging"] = time.perf_counter() - t
         t = time.perf_counter()
-        ids = identifier_table(everything, settings.deterministic.priority)
-        screened = screen_values(ids, everything, settings.deterministic)
-        mask = _affected_records(con, everything, everything["customer_id"].is_null(), settings)
-        model = _stored_model(con)
-        subset = everything.filter(mask)
-        steps["affected_set"] = time.perf_counter() - t
-    else:
-        subset = everything
+        normalized = normalize_staging(staging, settings).sort("source", "record_id")
+        new_count = staging.join(previous, on=["source", "record_id"], how="anti").height
+        del staging
+        steps["normalize"] = time.perf_counter() - t
+        subset = normalized.with_row_index("rec").join(
+            previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left")
         if not settings.match.retrain:
             model = _stored_model(con)
-    # value frequencies over every record, so full and incremental runs weigh a name alike
-    tf_tables = (term_frequencies(normalized, comparisons_for(match_columns(normalized)))
-                 if settings.match.term_frequency_adjustment else {})
+        # value frequencies over every record, so full and incremental runs weigh a name alike
+        tf_tables = (term_frequencies(normalized, comparisons_for(match_columns(normalized)))
+                     if settings.match.term_frequency_adjustment else {})
+        fresh = None
+    else:
+        # only the new staging rows are read and normalized; what they touch is found in SQL
+        fresh_staging = pl.from_arrow(con.sql(
+            "SELECT s.* FROM staging.customer_records s ANTI JOIN identity.record_map m USING (source, record_id)"
+        ).to_arrow_table()).unique(subset=["source", "record_id"], keep="last", maintain_order=True)
+        new_count = fresh_staging.height
+        steps["read_staging"] = time.perf_counter() - t
+        if new_count == 0:
+            return _finish_noop(con, run_id, started, steps)
+        t = time.perf_counter()
+        fresh = normalize_staging(fresh_staging, settings).sort("source", "record_id")
+        steps["normalize"] = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            incremental._register_all(con, fresh)
+            cols = incremental.match_columns_sql(con, [c for c in fresh.columns if c in NAMED_COLUMNS])
+            subset, carriers = incremental.affected(con, fresh, settings, cols)
+            utc = [pl.col("event_time").dt.convert_time_zone("UTC")]
+            subset = subset.with_columns(utc).sort("source", "record_id").with_row_index("rec")
+            carriers = carriers.with_columns(utc).with_row_index("rec")
+            screened = screen_values(identifier_table(carriers, settings.deterministic.priority), carriers,
+                                     settings.deterministic)
+            tf_tables = (incremental.term_frequencies_sql(con, comparisons_for(cols))
+                         if settings.match.term_frequency_adjustment else {})
+        finally:
+            incremental.cleanup(con)
+        previous = pl.from_arrow(con.sql(
+            "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map "
+            "WHERE customer_id IS NOT NULL").to_arrow_table()).join(
+            subset.select("source", "record_id"), on=["source", "record_id"], how="semi")
+        model = _stored_model(con)
+        steps["affected_set"] = time.perf_counter() - t
     local = subset.drop("rec").with_row_index("rec")
     result = run_engine(local, settings, model=model, screened=screened, tf_tables=tf_tables, con=con)
     steps.update(result.steps)
@@ -275,7 +232,14 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     t = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
-        _replace(con, "identity.normalized_records", normalized)
+        if mode == "full":
+            _replace(con, "identity.normalized_records", normalized)
+        else:
+            con.register("_fresh_keys", fresh.select("source", "record_id").to_arrow())
+            con.execute("DELETE FROM identity.normalized_records WHERE (source, record_id) IN "
+                        "(SELECT (source, record_id) FROM _fresh_keys)")
+            con.unregister("_fresh_keys")
+            _insert(con, "identity.normalized_records", fresh)
         if mode == "full":
             for table, frame in (("identity.record_map", record_map), ("identity.edges", det_edges),
                                  ("identity.rejected_edges", rejected), ("identity.edge_comparisons", comparisons)):
@@ -304,7 +268,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
                 pl.lit(run_id).alias("run_id"), pl.lit(settings.match.threshold).alias("threshold")))
         steps["write_tables"] = time.perf_counter() - t
         summary = ResolveSummary(
-            run_id=run_id, mode=mode, records=normalized.height, new_records=new_count,
+            run_id=run_id, mode=mode,
+            records=con.execute("SELECT count(*) FROM identity.normalized_records").fetchall()[0][0],
+            new_records=new_count,
             customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
             deterministic_edges=det_edges.height, probabilistic_edges=prob_edges.height,
             rejected_edges=rejected.height, signatures=result.stats.get("signatures", 0),
@@ -379,9 +345,10 @@ def _record_run(con, summary: ResolveSummary, started: datetime, status: str) ->
     )
 
 
-def _finish_noop(con, run_id, started, everything, steps) -> ResolveSummary:
+def _finish_noop(con, run_id, started, steps) -> ResolveSummary:
     summary = ResolveSummary(
-        run_id=run_id, mode="incremental", records=everything.height, new_records=0,
+        run_id=run_id, mode="incremental",
+        records=con.execute("SELECT count(*) FROM identity.normalized_records").fetchall()[0][0], new_records=0,
         customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
         deterministic_edges=0, probabilistic_edges=0, rejected_edges=0,
         step_seconds={k: round(v, 3) for k, v in steps.items()},

@@ -1,0 +1,124 @@
+"""What an incremental run touches, found in DuckDB: new records, their candidates, their customers.
+
+A full run reads every record; an incremental one must not. Only the new staging rows are read
+and normalized; the records they could join are found by SQL over `identity.normalized_records`
+(never loaded whole):
+
+1. records sharing an identifier value with a new record, and every record of those customers;
+2. records sharing a blocking key with any record of that first ring (a new record can make an
+   old signature of its customer worth comparing with a neighbour), and their customers.
+
+Merge protection needs counts over every record carrying a value (how many user ids or names
+share a phone): `carriers` are those records, so the screen sees the same counts as a full run.
+Term frequencies are computed by SQL over all records, with the engine's definition (share of
+records carrying each value).
+"""
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from identity.blocking import rules_from_config
+from identity.comparisons import Comparison
+
+# identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
+_IDENTIFIERS = ("user_id", "email", "phone", "social_handle", "order_id", "anonymous_id", "device_id")
+_ALL = "_inc_all"
+
+
+def _register_all(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
+    """View `_inc_all`: every stored normalized record, replaced by its fresh version where new."""
+    con.register("_inc_fresh", fresh.to_arrow())
+    cols = ", ".join(f'"{c}"' for c in fresh.columns)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW {_ALL} AS
+        SELECT {cols} FROM identity.normalized_records n
+        WHERE NOT EXISTS (SELECT 1 FROM _inc_fresh f WHERE f.source = n.source AND f.record_id = n.record_id)
+        UNION ALL BY NAME SELECT {cols} FROM _inc_fresh
+    """)
+
+
+def _sharing_identifiers(con: duckdb.DuckDBPyConnection, seeds: str) -> str:
+    """SQL of (source, record_id) of records sharing an identifier value with relation `seeds`."""
+    parts = []
+    for col in _IDENTIFIERS:
+        parts.append(f"SELECT a.source, a.record_id FROM {_ALL} a JOIN (SELECT DISTINCT {col} AS v FROM {seeds} "
+                     f"WHERE {col} IS NOT NULL) s ON a.{col} = s.v")
+    # an alias: one record's previous_id is another's anonymous_id
+    parts.append(f"SELECT a.source, a.record_id FROM {_ALL} a JOIN (SELECT DISTINCT previous_id AS v FROM {seeds} "
+                 f"WHERE previous_id IS NOT NULL UNION SELECT DISTINCT anonymous_id FROM {seeds} "
+                 f"WHERE anonymous_id IS NOT NULL) s ON a.anonymous_id = s.v OR a.previous_id = s.v")
+    return " UNION ".join(parts)
+
+
+def _with_customers(keys_sql: str) -> str:
+    """SQL: the records of `keys_sql` plus every record of a customer one of them belongs to."""
+    return f"""
+        WITH k AS ({keys_sql}),
+             c AS (SELECT DISTINCT m.customer_id FROM identity.record_map m JOIN k USING (source, record_id))
+        SELECT source, record_id FROM k
+        UNION SELECT m.source, m.record_id FROM identity.record_map m JOIN c USING (customer_id)
+    """
+
+
+def affected(
+    con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame, settings, match_cols: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(subset, carriers): the records to re-resolve, and every record carrying one of their
+    identifier values (for merge protection's counts). Both with `customer_id` (null when new)."""
+    _register_all(con, fresh)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers(con, '_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1_rows AS SELECT a.* FROM {_ALL} a SEMI JOIN _inc_ring1 USING (source, record_id)")
+    neighbours = []
+    email_local = "split_part(email, '@', 1) AS email_local, " if "email" in match_cols else ""
+    for rule in rules_from_config(settings.match.blocking_rules, set(match_cols)):
+        keys = rule.key_sql()
+        key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
+        not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
+        using = ", ".join(f"k{j}" for j in range(len(keys)))
+        neighbours.append(f"""
+            SELECT a.source, a.record_id FROM (SELECT source, record_id, {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM {_ALL})) a
+            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM _inc_ring1_rows)) WHERE {not_null}) r
+            USING ({using})""")
+    ring2 = " UNION ".join(["SELECT source, record_id FROM _inc_ring1", *neighbours])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2)}")
+    subset = pl.from_arrow(con.sql(f"""
+        SELECT a.*, m.customer_id FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)
+        LEFT JOIN identity.record_map m USING (source, record_id)
+    """).to_arrow_table())
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_subset AS SELECT * FROM _inc_affected")
+    carriers = pl.from_arrow(con.sql(f"""
+        WITH s AS (SELECT a.* FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)),
+             k AS ({_sharing_identifiers(con, 's')})
+        SELECT a.* FROM {_ALL} a SEMI JOIN k USING (source, record_id)
+    """).to_arrow_table())
+    return subset, carriers
+
+
+def term_frequencies_sql(con: duckdb.DuckDBPyConnection, comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
+    """The engine's term frequencies (share of records carrying each value) over `_inc_all`."""
+    out = {}
+    for col in sorted({c.tf_column for c in comparisons if c.tf_column}):
+        out[col] = pl.from_arrow(con.sql(f"""
+            SELECT {col} AS value, count(*) / sum(count(*)) OVER () AS tf FROM {_ALL}
+            WHERE {col} IS NOT NULL GROUP BY {col}
+        """).to_arrow_table())
+    return out
+
+
+def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> list[str]:
+    """Columns of `_inc_all` holding at least one value (as engine.match_columns does on a frame)."""
+    if not candidates:
+        return []
+    counts = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in candidates) + f" FROM {_ALL}").fetchall()[0]
+    return [c for c, n in zip(candidates, counts) if n]
+
+
+def cleanup(con: duckdb.DuckDBPyConnection) -> None:
+    for t in ("_inc_ring1", "_inc_ring1_rows", "_inc_affected", "_inc_subset"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(f"DROP VIEW IF EXISTS {_ALL}")
+    try:
+        con.unregister("_inc_fresh")
+    except Exception:  # noqa: BLE001 - not registered
+        pass

@@ -15,8 +15,12 @@ Splink needs its own venv while the project is on DuckDB 2.0 (extra `bench`, spl
 - person-N (N like 100k, 1m, 250000; `-full` for one full_name column instead of first/last
   names): benchmarks/person_file.py, seed --seed.
 Ours is `cdp resolve-file DATA.csv --mapping mapping.yaml --out OUT.parquet` run as a
-subprocess, exactly as a user runs it; Splink is benchmarks/splink_baseline.py --spec (same CSV,
-same column kinds, its own lightly cleaned columns, EM training, no labels). Each run is a fresh
+subprocess, exactly as a user runs it (in a CDP_HOME of its own; with --json when the command
+has it, so its step seconds, guards and model land in the JSON); Splink is
+benchmarks/splink_baseline.py --spec (same CSV, same column kinds, its own lightly cleaned
+columns, EM training, no labels). `--systems ours splink splink-all`: splink compares the
+address by postcode as Splink's examples do, splink-all every address column too (better on
+FEBRL, which has no households; worse on the person files, which do). Each run is a fresh
 process; time is its wall time, peak RSS the larger of its kernel ru_maxrss and the sampled RSS
 of its whole process tree (benchmarks/_metrics.py). Both outputs are scored by
 `identity.evaluation.evaluate` (pairwise precision, recall, F1 counted per group). One row per

@@ -8,7 +8,7 @@ Splink needs its own venv while the project is on DuckDB 2.0 (extra `bench`, spl
 **Files** (`--datasets`): each dataset is a CSV + mapping.yaml + truth, built once under
 --cache-dir/files/NAME (`--rebuild` makes it again):
 
-    .venv/bin/python benchmarks/identity.py --datasets febrl1 febrl1-nossn febrl2 febrl2-nossn \
+    .venv/bin/python benchmarks/identity.py --datasets febrl1 febrl1-nossn febrl2 febrl2-nossn \\
         febrl3 person-100k person-1m --splink-python /tmp/splinkvenv/bin/python [--repeat N]
 
 - febrl1, febrl2, febrl3 (+ `-nossn`, without soc_sec_id): benchmarks/febrl.py;
@@ -29,7 +29,7 @@ and extra thresholds) goes to bench_out/identity_files_<UTC time>.json.
 
 **Warehouses** (`--records`, the default when --datasets is not given):
 
-    .venv/bin/python benchmarks/identity.py --records 100000 1000000 \
+    .venv/bin/python benchmarks/identity.py --records 100000 1000000 \\
         --splink-python /tmp/splinkvenv/bin/python
 
 For each size the project's generator writes about RECORDS / 16 customers

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from config.sources import EventSourceSettings
 from connectors.base import Connector, FileInput, Stream, staging_spec
-from connectors.segment import CALL_TYPES, event_spec, event_staging_values
+from connectors.segment import CALL_TYPES, event_spec, event_staging_parts, event_staging_values
 from connectors.validation import Field
 
 # Every Segment call type: a web page may send screen calls too, an app page and group calls.
@@ -32,5 +32,5 @@ class AppConnector(Connector):
             primary_key="messageId",
             inputs=(FileInput(tuple(self.settings.files), "ndjson"),),
             staging=staging_spec(self.settings, "app", "app_events", "type",
-                                 event_staging_values(device_id="device_id")),
+                                 event_staging_values(device_id="device_id"), event_staging_parts()),
         )]

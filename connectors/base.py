@@ -29,6 +29,7 @@ from connectors.validation import RecordSpec
 from warehouse.cursors import FileFingerprint, fingerprint, get_cursor, is_loaded, loaded_fingerprints
 from warehouse.loads import StagingSpec
 from warehouse.raw_store import RawTable
+from warehouse.sql import quote_literal as sql_literal
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def staging_select(source: str, stream: str, record_type: str, values: dict[str,
     """
     from warehouse.staging import STAGING_COLUMNS
 
-    base = {"source": f"'{source}'", "stream": f"'{stream}'", "record_type": record_type,
+    base = {"source": sql_literal(source), "stream": sql_literal(stream), "record_type": record_type,
             "event_time": "event_time", "load_id": "_load_id"}
     base.update(values)
     exprs = []
@@ -181,10 +182,29 @@ def staging_select(source: str, stream: str, record_type: str, values: dict[str,
     return f"SELECT {', '.join(exprs)} FROM _new_rows"
 
 
+@dataclass(frozen=True)
+class StagingPart:
+    """Rows of another staging table (warehouse.staging) a stream feeds: column -> SQL over its raw
+    columns (`source`, `stream`, `record_id`, `load_id` are filled in), for the rows `where` holds."""
+
+    table: str
+    values: dict
+    where: str | None = None
+
+
 def staging_spec(settings: SourceSettings, source: str, stream: str, record_type: str,
-                 values: dict[str, str]) -> StagingSpec:
+                 values: dict[str, str], parts: tuple[StagingPart, ...] = ()) -> StagingSpec:
+    from warehouse.staging import TABLES_BY_NAME, select_sql
+
+    selects = []
+    for part in parts:
+        mapped = {"source": sql_literal(source), "stream": sql_literal(stream), "record_id": values["record_id"],
+                  "load_id": "_load_id", **part.values}
+        selects.append((part.table, select_sql(TABLES_BY_NAME[part.table], mapped, where=part.where)))
     return StagingSpec(select=staging_select(source, stream, record_type, values),
-                       params=(settings.default_country,), default_phone_region=settings.default_phone_region)
+                       params=(settings.default_country,), default_phone_region=settings.default_phone_region,
+                       parts=tuple(selects))
 
 
-__all__ = ["Connector", "Stream", "FileInput", "SqlInput", "PendingInput", "staging_select", "staging_spec"]
+__all__ = ["Connector", "Stream", "FileInput", "SqlInput", "PendingInput", "StagingPart", "staging_select",
+           "staging_spec"]

@@ -26,8 +26,9 @@ from connectors.web import WebConnector
 from warehouse.connection import connect_home
 from warehouse.layout import HomeLayout
 from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans
-from warehouse.raw_store import refresh_view
-from warehouse.sql import describe_error
+from warehouse.raw_store import refresh_view, stream_files, view_select
+from warehouse.staging import ensure_staging_table
+from warehouse.sql import describe_error, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +268,11 @@ def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = N
     con = connect_home(home)
     try:
         _prepare(con, config)
+        created = ensure_staging_table(con)
         ensure_load_tables(con)
         sweep_orphans(con, layout)
+        if created:
+            _backfill_staging(con, layout, connector, set(created))
         tolerance = timedelta(minutes=config.loading.future_tolerance_minutes)
         results = []
         for stream in connector.streams():
@@ -277,6 +281,22 @@ def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = N
         return results
     finally:
         con.close()
+
+
+def _backfill_staging(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector,
+                      created: set[str]) -> None:
+    """A staging table new to this warehouse (added by an upgrade) gets the rows the committed raw
+    data already holds, once: the same SELECT a load runs, over the stream's raw view."""
+    for stream in connector.streams():
+        parts = [(name, select) for name, select in (stream.staging.parts if stream.staging else ()) if name in created]
+        if not parts or not stream_files(layout, stream.name):
+            continue
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _new_rows AS {view_select(layout, stream.raw_table())}")
+        try:
+            for name, select in parts:
+                con.execute(f"INSERT INTO staging.{quote_ident(name)} {select}")
+        finally:
+            con.execute("DROP VIEW IF EXISTS _new_rows")
 
 
 def ingest_all(home: str | Path, source_dir: str | Path | None = None,

@@ -106,3 +106,17 @@ def event_staging_values(device_id: str | None = None) -> dict[str, str]:
     if device_id:
         values["device_id"] = device_id
     return values
+
+
+def event_staging_parts() -> tuple:
+    """What a web or app event feeds besides identity: its consent statements (Segment's
+    context.consent.categoryPreferences) and, for a group call, the account it names."""
+    from connectors.base import StagingPart
+
+    consent = tuple(
+        StagingPart("consent_statements", {"purpose": f"'{purpose}'", "granted": f"consent_{purpose}",
+                                           "stated_at": "event_time"}, where=f"consent_{purpose} IS NOT NULL")
+        for purpose in ("marketing", "analytics"))
+    group = StagingPart("account_memberships", {"group_id": "groupId", "traits": "traits", "event_time": "event_time"},
+                        where="type = 'group'")
+    return consent + (group,)

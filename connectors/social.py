@@ -7,7 +7,7 @@ Parquet; the raw view and staging show the latest).
 from __future__ import annotations
 
 from config.sources import SocialSourceSettings
-from connectors.base import Connector, FileInput, Stream, staging_spec
+from connectors.base import Connector, FileInput, StagingPart, Stream, staging_spec
 from connectors.validation import Field, RecordSpec
 
 PROFILES = RecordSpec(
@@ -79,5 +79,8 @@ class SocialConnector(Connector):
                    inputs=(FileInput(tuple(s.leads_files), "csv"),),
                    staging=staging_spec(s, "social", "social_leads", "'lead'", {
                        "record_id": "lead_id", "full_name": "full_name", "email": "email", "phone": "phone",
-                       "city": "city", "country": "country", "social_handle": "handle"})),
+                       "city": "city", "country": "country", "social_handle": "handle"}, (
+                       StagingPart("consent_statements", {"purpose": "'marketing'", "granted": "consent_marketing",
+                                                          "stated_at": "event_time"},
+                                   where="consent_marketing IS NOT NULL"),))),
         ]

@@ -7,7 +7,7 @@ the latest version; every version stays in Parquet).
 from __future__ import annotations
 
 from config.sources import TransactionSourceSettings
-from connectors.base import Connector, FileInput, SqlInput, Stream, staging_spec
+from connectors.base import Connector, FileInput, SqlInput, StagingPart, Stream, staging_spec
 from connectors.validation import Field, RecordSpec
 
 ORDERS = RecordSpec(
@@ -60,5 +60,8 @@ class TransactionsConnector(Connector):
                 "record_id": "order_id", "user_id": "NULLIF(customer_account_id, '')", "email": "email",
                 "phone": "phone", "first_name": "first_name", "last_name": "last_name",
                 "street": "billing_street", "city": "billing_city", "postcode": "billing_postcode",
-                "region": "billing_region", "country": "billing_country", "order_id": "order_id"}),
+                "region": "billing_region", "country": "billing_country", "order_id": "order_id"}, (
+                StagingPart("orders", {"order_id": "order_id", "channel": "channel", "status": "status",
+                                       "amount": "amount", "currency": "currency", "created_at": "event_time",
+                                       "updated_at": "version_time"}),)),
         )]

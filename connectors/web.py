@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from config.sources import EventSourceSettings
 from connectors.base import Connector, FileInput, Stream, staging_spec
-from connectors.segment import CALL_TYPES, event_spec, event_staging_values
+from connectors.segment import CALL_TYPES, event_spec, event_staging_parts, event_staging_values
 
 # Every Segment call type: a web page may send screen calls too, an app page and group calls.
 WEB_TYPES = CALL_TYPES
@@ -19,5 +19,5 @@ class WebConnector(Connector):
             spec=event_spec(WEB_TYPES),
             primary_key="messageId",
             inputs=(FileInput(tuple(self.settings.files), "ndjson"),),
-            staging=staging_spec(self.settings, "web", "web_events", "type", event_staging_values()),
+            staging=staging_spec(self.settings, "web", "web_events", "type", event_staging_values(), event_staging_parts()),
         )]

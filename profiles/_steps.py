@@ -13,7 +13,9 @@ from warehouse.connection import connect_home
 
 
 def build_profiles(home: str | Path) -> dict:
-    """Golden profiles, then traits (and the customer_360 view) for the warehouse at `home`."""
+    """Golden profiles, then traits (and the customer_360 view), then accounts (from group calls)
+    for the warehouse at `home`."""
+    from profiles.accounts import build_accounts
     from profiles.golden import build_golden
     from profiles.traits import build_traits
 
@@ -22,9 +24,10 @@ def build_profiles(home: str | Path) -> dict:
     try:
         golden = build_golden(con, config.golden)
         traits = build_traits(con, config.traits, config_path("profiles"))
+        accounts = build_accounts(con)
     finally:
         con.close()
-    return {"golden": golden, "traits": traits}
+    return {"golden": golden, "traits": traits, "accounts": accounts}
 
 
 def materialize_segments(home: str | Path, only: list[str] | None = None) -> dict:

@@ -1,9 +1,9 @@
 """Consent per customer and purpose, collected from the events themselves.
 
 Web and app events carry Segment's `context.consent.categoryPreferences` (`marketing`,
-`analytics`); social lead forms carry `consent_marketing`. The latest statement per customer and
-purpose wins (ties broken by source and record id, so reruns are identical). The result is
-`profiles.consent` (`customer_id`, `purpose`, `granted`, `updated_at`, `source`, `record_id`).
+`analytics`); social lead forms carry `consent_marketing`. The connectors stage each statement
+(`staging.consent_statements`); the latest statement per customer and purpose wins (ties broken
+by source and record id, so reruns are identical). The result is `profiles.consent` (`customer_id`, `purpose`, `granted`, `updated_at`, `source`, `record_id`).
 
 Segments, exports and sync targets declare the purposes their use needs (`purposes:`); they call
 `allowed_sql(con, purposes)`: a customer must have granted every one of them. Customers with no
@@ -12,127 +12,41 @@ default).
 """
 from __future__ import annotations
 
-import re
-
 import duckdb
 
-from profiles.crm_sync._sql import columns_of, quote_ident, relation_exists
+from profiles.crm_sync._sql import relation_exists
 from warehouse.sql import transaction
 
 PURPOSES = ("marketing", "analytics")
 
 CONSENT_TABLE = "profiles.consent"
 
-# Raw event streams that carry Segment consent, with the `source` value used in record_map.
-_EVENT_STREAMS = (("web", "web_events"), ("app", "app_events"))
-
-
-def _first_present(columns: dict[str, str], *candidates: str) -> str | None:
-    lowered = {c.lower(): c for c in columns}
-    for candidate in candidates:
-        if candidate.lower() in lowered:
-            return lowered[candidate.lower()]
-    return None
-
-
-def _time_expr(columns: dict[str, str], *candidates: str) -> str:
-    """A TIMESTAMP expression over the first time column present (text or typed)."""
-    name = _first_present(columns, *candidates)
-    if name is None:
-        return "CAST(NULL AS TIMESTAMP)"
-    col = quote_ident(name)
-    dtype = columns[name].upper()
-    if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"CAST(timezone('UTC', {col}) AS TIMESTAMP)"
-    if dtype.startswith("TIMESTAMP") or dtype == "DATE":
-        return f"CAST({col} AS TIMESTAMP)"
-    # ISO text such as 2026-03-01T10:15:00.123Z: parse as UTC, drop the zone.
-    return f"CAST(timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ)) AS TIMESTAMP)"
-
-
-def _bool_expr(sql: str) -> str:
-    """true/false from a JSON/text/bool expression; anything else is NULL (no statement)."""
-    return (
-        f"CASE lower(trim(CAST({sql} AS VARCHAR), ' \"')) "
-        "WHEN 'true' THEN true WHEN '1' THEN true WHEN 'yes' THEN true "
-        "WHEN 'false' THEN false WHEN '0' THEN false WHEN 'no' THEN false END"
-    )
-
-
-def _event_purpose_expr(columns: dict[str, str], purpose: str) -> str | None:
-    """Where this stream keeps `context.consent.categoryPreferences.<purpose>`, whatever its shape."""
-    # Flattened by the connector, e.g. consent_marketing / context_consent_category_preferences_marketing.
-    pattern = re.compile(rf"consent.*{purpose}$", re.IGNORECASE)
-    for name in columns:
-        if pattern.search(name):
-            return _bool_expr(quote_ident(name))
-    context = _first_present(columns, "context")
-    if context is None:
-        return None
-    dtype = columns[context].upper()
-    as_json = f"to_json({quote_ident(context)})" if dtype.startswith(("STRUCT", "MAP")) else (
-        f"TRY_CAST({quote_ident(context)} AS JSON)"
-    )
-    return _bool_expr(f"json_extract_string({as_json}, '$.consent.categoryPreferences.{purpose}')")
-
-
-def _statement_queries(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """One SELECT per raw stream: (source, record_id, purpose, granted, stated_at)."""
-    queries = []
-    for source, stream in _EVENT_STREAMS:
-        columns = columns_of(con, "raw", stream)
-        record_id = _first_present(columns, "messageId", "message_id", "record_id")
-        if record_id is None:
-            continue
-        stated_at = _time_expr(columns, "timestamp", "event_time", "originalTimestamp")
-        for purpose in PURPOSES:
-            granted = _event_purpose_expr(columns, purpose)
-            if granted is None:
-                continue
-            queries.append(
-                f"SELECT '{source}' AS source, CAST({quote_ident(record_id)} AS VARCHAR) AS record_id, "
-                f"'{purpose}' AS purpose, {granted} AS granted, {stated_at} AS stated_at "
-                f"FROM raw.{quote_ident(stream)}"
-            )
-    leads = columns_of(con, "raw", "social_leads")
-    lead_id = _first_present(leads, "lead_id", "record_id")
-    consent_col = _first_present(leads, "consent_marketing")
-    if lead_id and consent_col:
-        queries.append(
-            f"SELECT 'social' AS source, CAST({quote_ident(lead_id)} AS VARCHAR) AS record_id, "
-            f"'marketing' AS purpose, {_bool_expr(quote_ident(consent_col))} AS granted, "
-            f"{_time_expr(leads, 'submitted_at', 'event_time')} AS stated_at "
-            f"FROM raw.social_leads"
-        )
-    return queries
-
 
 def build_consent(con: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild `profiles.consent` from the raw events and `identity.record_map`; returns its row count."""
+    """Rebuild `profiles.consent` from `staging.consent_statements` and `identity.record_map`;
+    returns its row count. (Connectors state what each record says: warehouse.staging.)"""
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {CONSENT_TABLE} (customer_id VARCHAR, purpose VARCHAR, "
         "granted BOOLEAN, updated_at TIMESTAMP, source VARCHAR, record_id VARCHAR)"
     )
-    queries = _statement_queries(con)
-    if not queries or not relation_exists(con, "identity", "record_map"):
+    if not relation_exists(con, "staging", "consent_statements") or not relation_exists(con, "identity", "record_map"):
         con.execute(f"DELETE FROM {CONSENT_TABLE}")
         return 0
-    statements = " UNION ALL ".join(queries)
     with transaction(con):
         con.execute(f"DELETE FROM {CONSENT_TABLE}")
         con.execute(
             f"""
             INSERT INTO {CONSENT_TABLE}
             SELECT m.customer_id, s.purpose, s.granted, s.stated_at AS updated_at, s.source, s.record_id
-            FROM ({statements}) s
+            FROM staging.consent_statements s
             JOIN identity.record_map m ON m.source = s.source AND m.record_id = s.record_id
-            WHERE s.granted IS NOT NULL
+            WHERE s.granted IS NOT NULL AND list_contains(?, s.purpose)
             QUALIFY row_number() OVER (
                 PARTITION BY m.customer_id, s.purpose
                 ORDER BY s.stated_at DESC NULLS LAST, s.source DESC, s.record_id DESC
             ) = 1
             ORDER BY m.customer_id, s.purpose
-            """
+            """, [list(PURPOSES)]
         )
     return con.execute(f"SELECT count(*) FROM {CONSENT_TABLE}").fetchone()[0]
 

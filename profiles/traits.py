@@ -1,7 +1,7 @@
 """Computed traits: `profiles.traits`, one row per golden customer, and the `profiles.customer_360` view.
 
 Built-in traits come from the records the identity layer attached to each customer (activity per
-channel), from `raw.orders` (orders, revenue in the base currency, RFM) and from the golden profile
+channel), from `staging.orders` (orders, revenue in the base currency, RFM) and from the golden profile
 (email domain kind, country inferred from the phone prefix when no address gives it). Further
 traits are declared in `config/profiles.yaml` (`traits.custom`): an aggregation over a raw stream
 with a filter written in the segment condition language and an optional window, compiled to SQL
@@ -93,28 +93,22 @@ def _activity_sql(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[str, list]:
+    """Order traits from `staging.orders` (one row per order, its latest version: the connector
+    stages status, amount, currency and channel with the load that brought them)."""
     spec = config.streams.get("orders")
-    if spec is None or not _relation_exists(con, "raw.orders"):
+    if spec is None or not _relation_exists(con, "staging.orders"):
         return "", []
-    cols = _existing_columns(con, "raw.orders")
-    needed = {spec.key, spec.time, "status", "amount", "currency"}
-    if not needed <= cols:
-        raise FileNotFoundError(f"raw.orders lacks column(s) {sorted(needed - cols)}: check the orders connector")
-    version = "TRY_CAST(o.updated_at AS TIMESTAMP) DESC NULLS LAST" if "updated_at" in cols else "1"
-    channel = "o.channel" if "channel" in cols else "CAST(NULL AS VARCHAR)"
-    sql = f"""
-        WITH latest AS (
-            -- The raw view keeps the latest version of a merged order; stay safe if it does not.
-            SELECT o.* FROM raw.orders o
-            QUALIFY row_number() OVER (PARTITION BY o.{q(spec.key)} ORDER BY {version}) = 1
-        ),
-        priced AS (
-            SELECT m.customer_id, TRY_CAST(o.{q(spec.time)} AS TIMESTAMP) AS ordered_at, {channel} AS channel,
+    sql = """
+        WITH priced AS (
+            SELECT m.customer_id, o.created_at AS ordered_at, o.channel,
                    lower(o.status) IN (SELECT unnest(CAST(? AS VARCHAR[]))) AS counts_revenue,
-                   TRY_CAST(o.amount AS DOUBLE) * r.rate AS amount_base
-            FROM latest o
-            JOIN identity.record_map m ON m.source = ? AND m.record_id = CAST(o.{q(spec.key)} AS VARCHAR)
+                   CAST(o.amount AS DOUBLE) * r.rate AS amount_base
+            FROM staging.orders o
+            JOIN identity.record_map m ON m.source = o.source AND m.record_id = o.record_id
             LEFT JOIN _trait_rates r ON r.currency = upper(trim(o.currency))
+            -- The latest version per order (staging keeps one; stay safe if it does not).
+            QUALIFY row_number() OVER (PARTITION BY o.source, o.record_id
+                                       ORDER BY o.updated_at DESC NULLS LAST, o.load_id DESC) = 1
         )
         SELECT customer_id,
                count(*) AS orders,
@@ -127,7 +121,7 @@ def _orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[s
                count(*) FILTER (WHERE counts_revenue AND amount_base IS NULL) AS orders_unconverted
         FROM priced GROUP BY customer_id
     """
-    return sql, [[s.lower() for s in config.revenue_statuses], spec.source]
+    return sql, [[s.lower() for s in config.revenue_statuses]]
 
 
 def _custom_trait_sql(con: duckdb.DuckDBPyConnection, trait: CustomTrait, index: int, config: TraitsConfig,

@@ -196,6 +196,8 @@ class StagingSpec:
     # The phone region of a record that names no country (the source's default): how the load-time
     # suppression screen reads a national-format phone, as identity will.
     default_phone_region: str | None = None
+    # Rows of the other staging tables (warehouse.staging): (table name, SELECT over `_new_rows`).
+    parts: tuple[tuple[str, str], ...] = ()
 
     def screen(self) -> LoadScreen:
         return LoadScreen(self.select, self.params, self.default_phone_region)
@@ -517,12 +519,17 @@ class LoadWriter:
         self.con.execute(
             f"CREATE OR REPLACE TEMP VIEW _new_rows AS SELECT * FROM read_parquet({files}, "
             f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': DATE}})")
+        targets = ["customer_records", *(name for name, _ in self.staging.parts)]
         if self.table.disposition == "merge":
-            self.con.execute(
-                f"DELETE FROM staging.customer_records WHERE source = ? AND stream = ? AND record_id IN "
-                f"(SELECT CAST({quote_ident(self.table.primary_key)} AS VARCHAR) FROM _new_rows)",
-                [self.source, self.table.name])
+            # A newer version replaces the record's rows in every staging table it feeds.
+            for name in targets:
+                self.con.execute(
+                    f"DELETE FROM staging.{quote_ident(name)} WHERE source = ? AND stream = ? AND record_id IN "
+                    f"(SELECT CAST({quote_ident(self.table.primary_key)} AS VARCHAR) FROM _new_rows)",
+                    [self.source, self.table.name])
         self.con.execute(f"INSERT INTO staging.customer_records {self.staging.select}", list(self.staging.params))
+        for name, select in self.staging.parts:
+            self.con.execute(f"INSERT INTO staging.{quote_ident(name)} {select}")
         self.con.execute("DROP VIEW _new_rows")
 
     def fail(self, message: str) -> LoadResult:

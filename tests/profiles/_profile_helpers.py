@@ -7,6 +7,7 @@ from config.profiles import load_profiles_config
 from profiles.golden import build_golden
 from profiles.traits import build_traits
 from warehouse.connection import connect_home
+from warehouse.staging import ORDERS, insert_rows
 
 
 def open_built(home: Path, config=None):
@@ -40,3 +41,7 @@ def add_order(con, customer_id: str, order_id: str, created_at: str, amount: flo
         "VALUES (?, ?, ?, ?, ?, ?, ?, 'load-2')",
         [order_id, channel, created_at, created_at, status, amount, currency],
     )
+    at = created_at.replace("T", " ").removesuffix("Z").removesuffix(".000")
+    insert_rows(con, ORDERS, [dict(source="transactions", stream="orders", record_id=order_id, order_id=order_id,
+                                   channel=channel, status=status, amount=amount, currency=currency,
+                                   created_at=at, updated_at=at, load_id="load-2")])

@@ -25,6 +25,9 @@ import pytest
 
 from warehouse.connection import connect_home
 from warehouse.layout import HomeLayout
+from warehouse.staging import (
+    CONSENT_STATEMENTS, CUSTOMER_RECORDS, ORDERS as STAGED_ORDERS, STAGING_COLUMNS, ensure_staging_tables, insert_rows,
+)
 
 NORMALIZED_COLUMNS = [
     "source", "record_id", "event_time", "anonymous_id", "previous_id", "user_id", "device_id",
@@ -33,11 +36,8 @@ NORMALIZED_COLUMNS = [
     "street", "house_number", "city", "postcode", "region", "country", "birth_date",
 ]
 
-STAGING_COLUMNS = [
-    "source", "stream", "record_id", "record_type", "event_time", "load_id", "anonymous_id",
-    "previous_id", "user_id", "device_id", "email", "phone", "first_name", "last_name", "full_name",
-    "street", "city", "postcode", "region", "country", "birth_date", "social_handle", "order_id",
-]
+# The staging contract is declared once (warehouse.staging): the fixture is built through it.
+STAGING_COLUMNS = list(STAGING_COLUMNS)
 
 
 def _ctx(consent: bool | None = None, locale: str | None = None, device: str | None = None) -> str:
@@ -153,10 +153,7 @@ def build_profile_warehouse(home: Path) -> Path:
             for c in NORMALIZED_COLUMNS
         )
         con.execute(f"CREATE OR REPLACE TABLE identity.normalized_records ({col_defs})")
-        staging_defs = ", ".join(
-            f"{c} TIMESTAMP" if c == "event_time" else f"{c} VARCHAR" for c in STAGING_COLUMNS
-        )
-        con.execute(f"CREATE OR REPLACE TABLE staging.customer_records ({staging_defs})")
+        ensure_staging_tables(con)
         con.execute(
             "CREATE OR REPLACE TABLE identity.record_map (source VARCHAR, record_id VARCHAR, "
             "customer_id VARCHAR, first_assigned_at TIMESTAMP, run_id VARCHAR)"
@@ -172,14 +169,22 @@ def build_profile_warehouse(home: Path) -> Path:
                 f"INSERT INTO identity.normalized_records VALUES ({', '.join('?' * len(NORMALIZED_COLUMNS))})",
                 [norm[c] for c in NORMALIZED_COLUMNS],
             )
-            staged = {c: None for c in STAGING_COLUMNS}
-            staged.update({k: v for k, v in fields.items() if k in STAGING_COLUMNS})
+            staged = {k: v for k, v in fields.items() if k in STAGING_COLUMNS}
             staged.update(source=source, stream=stream, record_id=record_id, record_type=record_type,
                           event_time=event_time, load_id="load-1")
-            con.execute(
-                f"INSERT INTO staging.customer_records VALUES ({', '.join('?' * len(STAGING_COLUMNS))})",
-                [staged[c] for c in STAGING_COLUMNS],
-            )
+            insert_rows(con, CUSTOMER_RECORDS, [staged])
+            base = dict(source=source, stream=stream, record_id=record_id, load_id="load-1")
+            if customer_id == "cus_maria" and stream == "web_events":  # Maria said yes on the web
+                insert_rows(con, CONSENT_STATEMENTS, [dict(base, purpose=p, granted=True, stated_at=event_time)
+                                                      for p in ("marketing", "analytics")])
+            if stream == "social_leads":  # Budi's lead form: no to marketing
+                insert_rows(con, CONSENT_STATEMENTS, [dict(base, purpose="marketing", granted=False,
+                                                           stated_at=event_time)])
+            if stream == "orders":
+                status, amount, currency, channel = ORDERS[record_id]
+                insert_rows(con, STAGED_ORDERS, [dict(base, order_id=record_id, channel=channel, status=status,
+                                                      amount=amount, currency=currency, created_at=event_time,
+                                                      updated_at=event_time)])
             con.execute(
                 "INSERT INTO identity.record_map VALUES (?, ?, ?, TIMESTAMP '2026-03-01', 'run-1')",
                 [source, record_id, customer_id],

@@ -88,7 +88,7 @@ def test_changes_since_last_export_per_destination(con, built_profile_warehouse,
     assert again["rows"] == 0
     # Budi buys, Juan's only order is refunded: one enters, one leaves.
     add_order(con, "cus_budi", "o-b1", "2026-02-28T09:00:00.000Z", 40.0)
-    con.execute("UPDATE raw.orders SET status = 'refunded' WHERE order_id = 'o-jc1'")
+    con.execute("UPDATE staging.orders SET status = 'refunded' WHERE order_id = 'o-jc1'")
     build_traits(con, load_profiles_config().traits)
     run_segments(con, EVERYONE, now=RUN2)
     third = export_segment(con, built_profile_warehouse, "buyers", "csv", changes=True, fields=["customer_id"],

@@ -67,9 +67,9 @@ def test_forgotten_person_is_not_rebuilt_by_the_step_commands(tmp_path):
     home, src = tmp_path / "home", tmp_path / "src"
     _write_web(src, "events_2026-01-01.ndjson", [
         _event("m-1", "2026-01-01T10:00:00Z", email=EMAIL, phone="+1 512-354-4173", firstName="Maria",
-               lastName="Garcia", address={"country": "US"}),
+               lastName="Garcia", address={"city": "Austin", "country": "US"}),
         _event("j-1", "2026-01-01T11:00:00Z", email="john.smith@acme-corp.com", firstName="John",
-               lastName="Smith"),
+               lastName="Smith", address={"city": "Boston", "country": "US"}),
     ])
     _steps(home, src)
     assert any("mariagarcia@gmail.com" in line and PHONE_E164 in line for line in _crm_lines(home))

@@ -162,10 +162,10 @@ def test_two_runs_with_changed_data_record_who_entered_and_left(con):
 def test_a_customer_who_comes_back_gets_a_new_membership_row(con):
     config = _segments({"buyers": {"where": {"field": "completed_orders", "op": "gt", "value": 0}}})
     run_segments(con, config, now=RUN1)
-    con.execute("UPDATE raw.orders SET status = 'refunded' WHERE order_id = 'o-jc1'")
+    con.execute("UPDATE staging.orders SET status = 'refunded' WHERE order_id = 'o-jc1'")
     build_traits(con, load_profiles_config().traits)
     run_segments(con, config, now=RUN2)
-    con.execute("UPDATE raw.orders SET status = 'completed' WHERE order_id = 'o-jc1'")
+    con.execute("UPDATE staging.orders SET status = 'completed' WHERE order_id = 'o-jc1'")
     build_traits(con, load_profiles_config().traits)
     run_segments(con, config, now=RUN3)
     rows = con.execute("SELECT entered_at, exited_at FROM segments.membership WHERE customer_id = 'cus_juan' "

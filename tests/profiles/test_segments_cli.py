@@ -28,11 +28,11 @@ def test_profiles_segments_export_commands(profile_warehouse, capsys, tmp_path):
     table = capsys.readouterr().out
     assert "spanish_speaking" in table and "segrun-000002" in table
 
-    out_file = tmp_path / "es.csv"
+    out_file = profile_warehouse / "exports" / "es.csv"  # exports stay inside HOME/exports
     assert main(["export", "spanish_speaking", "--home", home, "--fields", "customer_id,country_inferred",
                  "--out", str(out_file)]) == 0
     printed = capsys.readouterr().out
-    assert f"to {out_file}" in printed and "marketing consent" in printed
+    assert f"to {out_file.resolve()}" in printed and "marketing consent" in printed
     assert set(pl.read_csv(out_file).columns) == {"customer_id", "country_inferred"}
 
 

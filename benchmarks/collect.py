@@ -197,14 +197,21 @@ class Load:
         interval = self.batch_size / events_per_second
         limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            # At most one request per connection in flight: a batch that is due while all are busy
+            # waits here, and that wait counts in its latency (measured from when it was due).
+            free = asyncio.Semaphore(self.connections)
+
             async def send(number: int, due: float) -> None:
-                body, ids, key = self._body(number)
-                response = await client.post(self.url, content=body, headers=headers, auth=(key, ""))
-                if response.status_code == 200:
-                    self.latencies.append(time.perf_counter() - due)
-                    self.acked_events += len(ids)
-                else:
-                    self.refused[response.status_code] = self.refused.get(response.status_code, 0) + 1
+                try:
+                    body, ids, key = self._body(number)
+                    response = await client.post(self.url, content=body, headers=headers, auth=(key, ""))
+                    if response.status_code == 200:
+                        self.latencies.append(time.perf_counter() - due)
+                        self.acked_events += len(ids)
+                    else:
+                        self.refused[response.status_code] = self.refused.get(response.status_code, 0) + 1
+                finally:
+                    free.release()
 
             start = time.perf_counter()
             tasks = []
@@ -213,6 +220,7 @@ class Load:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                await free.acquire()
                 if time.monotonic() > self.deadline:
                     break
                 tasks.append(asyncio.create_task(send(number, due)))
@@ -243,7 +251,7 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
     proc = start_collector(home, port, env)
     events = Events(datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
-    def measured(label: str, run_name: str, rate: float | None) -> str:
+    def measured(label: str, run_name: str, rate: float | None) -> tuple[str, float, float]:
         load = Load(port, events, args.events, args.batch, args.connections, time.monotonic() + args.seconds,
                     args.gzip, run_name)
         cpu_before, started = cpu_seconds(proc.pid), time.perf_counter()
@@ -252,7 +260,8 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = (after.ru_utime - mine.ru_utime) + (after.ru_stime - mine.ru_stime)
-        return _row(label, load, seconds, cpu_seconds(proc.pid) - cpu_before, client_cpu)
+        return (_row(label, load, seconds, cpu_seconds(proc.pid) - cpu_before, client_cpu),
+                load.acked_events / seconds, _percentile(load.latencies, 0.99))
 
     try:
         # warm-up (imports, connections), not counted
@@ -261,9 +270,20 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
         asyncio.run(warm.run_senders(retry_failed=False))
         print(f"{'run':<34} {'events/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'events':>9} "
               f"{'seconds':>7} {'µs CPU/ev':>9} {'coll. CPU':>9} {'client':>7} {'refused':>7}")
-        print(measured(f"closed loop, {args.connections} connections", "max", None), flush=True)
-        for rate in args.rate:
-            print(measured(f"open loop at {rate:,.0f} events/s", f"rate{rate:.0f}", rate), flush=True)
+        best: dict[str, tuple[str, float, float]] = {}
+        for repetition in range(args.repeat):
+            runs = [(f"closed loop, {args.connections} connections", None)] + [
+                (f"open loop at {rate:,.0f} events/s", rate) for rate in args.rate]
+            for label, rate in runs:
+                row = measured(label, f"r{repetition}-{rate or 'max'}", rate)
+                print(row[0] + (f"   (load {_load_average().split()[0]})" if args.repeat > 1 else ""), flush=True)
+                # closed loop: the fastest run; open loop: the lowest p99
+                if label not in best or (row[1] > best[label][1] if rate is None else row[2] < best[label][2]):
+                    best[label] = row
+        if args.repeat > 1:
+            print(f"best of {args.repeat} (shared machine: the others are runs slowed by other work):")
+            for row, _, _ in best.values():
+                print(row)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -351,6 +371,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120, help="time limit of the load (default 120)")
     parser.add_argument("--rate", type=float, nargs="*", default=[17_000],
                         help="open-loop rates (events/s) to measure latency at (default 17000)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure N times, keep the best of each run")
     parser.add_argument("--gzip", action="store_true", help="gzip request bodies (as the SDKs do)")
     parser.add_argument("--gzip-segments", action="store_true", help="the collector gzips rotated files")
     parser.add_argument("--kill", action="store_true", help="also the kill -9 run, then ingest and verify")

@@ -223,6 +223,45 @@ def clean_files(con, root: Path, pattern: str | None, needles: list[str], exclud
     return files_changed, lines_removed
 
 
+# ---------------------------------------------------------------- Prefect's state (SQLite)
+
+def clean_sqlite(path: Path, needles: list[str]) -> int:
+    """Redact every text value holding one of `needles` in a SQLite database (Prefect's state under
+    HOME/.prefect: run parameters, log lines, state messages written before this version kept
+    values out of them), then VACUUM so no free page keeps the old text. Returns values redacted;
+    a database another process holds is left as it is (-1)."""
+    import sqlite3
+
+    regex = python_needle_regex(needles)
+    if regex is None:
+        return 0
+    try:
+        con = sqlite3.connect(str(path), timeout=2)
+    except sqlite3.Error:
+        return -1
+    redacted = 0
+    try:
+        con.create_function("cdp_redact", 1, lambda v: regex.sub("[forgotten]", v) if isinstance(v, str) else v,
+                            deterministic=True)
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT LIKE 'sqlite_%'").fetchall()]
+        for table in tables:
+            columns = [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(table)})").fetchall()]
+            for column in columns:
+                col = quote_ident(column)
+                redacted += con.execute(
+                    f"UPDATE {quote_ident(table)} SET {col} = cdp_redact({col}) "
+                    f"WHERE typeof({col}) = 'text' AND cdp_redact({col}) <> {col}").rowcount
+        con.commit()
+        if redacted:
+            con.execute("VACUUM")
+    except sqlite3.Error:
+        return -1
+    finally:
+        con.close()
+    return redacted
+
+
 # ---------------------------------------------------------------- database rewrite
 
 def rewrite_database(database: Path) -> None:

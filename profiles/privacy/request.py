@@ -3,7 +3,8 @@
 Following Segment's deletion regulations:
 1. find the person (`subject.find_subject`);
 2. erase their raw Parquet rows, table rows, export and report lines (`erasure`), including every
-   export file the warehouse logged (`segments.exports.file`), wherever it was written;
+   export file the warehouse logged (`segments.exports.file`), wherever it was written, and
+   Prefect's state database of the home (HOME/.prefect);
 3. queue a delete for every sync target (sent by the next `cdp sync`);
 4. keep `ops.suppressions` (SHA-256 of canonical identifiers, never the clear value) so every later
    load quarantines their records as `suppressed`, and sweep records already staged that carry one
@@ -23,7 +24,9 @@ from pathlib import Path
 import duckdb
 
 from profiles.crm_sync._sql import relation_exists
-from profiles.privacy.erasure import clean_files, clean_parquet_files, delete_from_tables, rewrite_database
+from profiles.privacy.erasure import (
+    clean_files, clean_parquet_files, clean_sqlite, delete_from_tables, rewrite_database,
+)
 from profiles.privacy.subject import find_subject, needle_pattern, normalize_emails
 from profiles.privacy.suppression import apply_suppressions
 from warehouse.layout import HomeLayout
@@ -156,6 +159,13 @@ def forget(home: str | Path, email: str | None = None, customer_id: str | None =
             changed, rows = clean_files(con, path, pattern, needles, exclude)
             result.files_cleaned += changed
             result.file_rows_removed += rows
+        # Prefect's state of this home (its temporary server's SQLite database).
+        prefect = layout.root / ".prefect"
+        for path in sorted(prefect.rglob("*.db")) if prefect.is_dir() else []:
+            redacted = clean_sqlite(path, needles)
+            if redacted > 0:
+                result.files_cleaned += 1
+                result.file_rows_removed += redacted
 
         if email:
             subject_kind, subject_hash = "email", sha256_hex(next(iter(normalize_emails([email]).values()))

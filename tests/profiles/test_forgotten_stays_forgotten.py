@@ -123,3 +123,31 @@ def test_no_ghost_profile_for_a_customer_without_records(profile_warehouse):
     finally:
         con.close()
     assert "cus_anon" not in ids and "cus_maria" in ids
+
+
+def test_forget_redacts_the_homes_prefect_database(profile_warehouse):
+    """Run parameters, logs and state messages Prefect kept before values were kept out of them."""
+    import sqlite3
+
+    from tests.profiles._sync_helpers import build_golden
+    from warehouse.connection import connect_home
+
+    con = connect_home(profile_warehouse)
+    build_golden(con)
+    con.close()
+    db = profile_warehouse / ".prefect" / "prefect.db"
+    db.parent.mkdir()
+    lite = sqlite3.connect(db)
+    lite.execute("CREATE TABLE log (id INTEGER, message TEXT, level INTEGER)")
+    lite.executemany("INSERT INTO log VALUES (?, ?, 40)", [
+        (1, "Conversion Error: Could not convert string 'maria.garcia@gmail.com' to INT32"),
+        (2, "step profiles done for john.smith@acme-corp.com's team")])
+    lite.commit()
+    lite.close()
+    forget(profile_warehouse, email="maria.garcia@gmail.com", republish_snapshot=False)
+    lite = sqlite3.connect(db)
+    messages = [r[0] for r in lite.execute("SELECT message FROM log ORDER BY id").fetchall()]
+    lite.close()
+    assert "maria.garcia@gmail.com" not in messages[0] and "[forgotten]" in messages[0]
+    assert "john.smith@acme-corp.com" in messages[1]
+    assert b"maria.garcia@gmail.com" not in db.read_bytes()

@@ -5,9 +5,10 @@
     .venv/bin/python benchmarks/collect.py --kill                # + kill -9 mid-load, restart, ingest, verify
 
 A `cdp collect` process (the command's plain function, uvloop + httptools) listens on 127.0.0.1;
-this process is the load generator: asyncio tasks over httpx, each a closed loop posting
-Segment batches (`/v1/batch`, Basic auth, 80% web page/track/identify, 20% app screen/track,
-~600 bytes an event, unique messageIds), optionally gzipped as the SDKs send them. Bounded in
+this process is the load generator: asyncio tasks (uvloop) over keep-alive HTTP/1.1 connections
+of its own (a few lines; httpx cost more CPU than the collector it measured), posting Segment
+batches (`/v1/batch`, Basic auth, 80% web page/track/identify, 20% app screen/track, ~600 bytes
+an event, unique messageIds), optionally gzipped as the SDKs send them. Bounded in
 events and seconds, loopback only. Prints events/s, request latency p50/p99/max (from send to
 the 200, which means fsynced), the collector's CPU per event, and the load average beside them:
 both sides share the machine's cores, so measure it as quiet as you can.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import os
 import shutil
@@ -38,7 +40,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
 import orjson  # noqa: E402
 
 KEYS = {"bench_web_key": "web", "bench_app_key": "app"}
@@ -126,12 +127,47 @@ class Events:
         return b'{"batch":[' + events + b'],"sentAt":"' + self.sent_at + b'"}', ids
 
 
+class Connection:
+    """A keep-alive HTTP/1.1 connection that only POSTs (the load generator must cost little CPU:
+    it shares the machine's cores with the collector it measures)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, head: bytes, body: bytes) -> int:
+        """Send one request (`head` ends before Content-Length); the status code. OSError if down."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            self.writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            response = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(response[9:12])
+            lowered = response.lower()
+            at = lowered.find(b"content-length:")
+            length = int(lowered[at + 15:lowered.index(b"\r\n", at)]) if at >= 0 else 0
+            if length:
+                await self.reader.readexactly(length)
+            if b"connection: close" in lowered:
+                self.close()
+            return status
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            self.close()
+            raise OSError("connection lost") from None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 class Load:
-    """Closed-loop senders sharing one budget of batches; with `resend`, failed batches are retried."""
+    """Senders sharing one budget of batches over `connections` keep-alive connections."""
 
     def __init__(self, port: int, events: Events, total: int, batch: int, connections: int, deadline: float,
                  compress: bool, run: str):
-        self.url = f"http://127.0.0.1:{port}/v1/batch"
+        self.port = port
         self.events, self.batch_size, self.connections = events, batch, connections
         self.batches = total // batch
         self.deadline, self.compress, self.run = deadline, compress, run
@@ -141,90 +177,103 @@ class Load:
         self.acked_events = 0
         self.refused: dict[int, int] = {}
         self.failed_batches: list[int] = []
-        self.collector_down = asyncio.Event()
-        self.collector_down.clear()
+        encoding = b"Content-Encoding: gzip\r\n" if compress else b""
+        self.heads = {
+            source: (b"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Basic " + base64.b64encode(f"{key}:".encode()) + b"\r\n" + encoding)
+            for source, key in (("web", WEB_KEY), ("app", APP_KEY))}
 
-    def _body(self, number: int) -> tuple[bytes, list[str], str]:
+    def _body(self, number: int) -> tuple[bytes, bytes, list[str]]:
         source = "app" if number % 5 == 4 else "web"
         body, ids = self.events.batch(source, number * self.batch_size, self.batch_size, self.run)
         if self.compress:
             body = gzip.compress(body, compresslevel=1, mtime=0)
-        return body, ids, WEB_KEY if source == "web" else APP_KEY
+        return self.heads[source], body, ids
 
-    async def _sender(self, client: httpx.AsyncClient, retry_failed: bool) -> None:
-        headers = {"Content-Type": "application/json"}
-        if self.compress:
-            headers["Content-Encoding"] = "gzip"
-        while time.monotonic() < self.deadline:
-            if retry_failed and self.failed_batches:
-                number = self.failed_batches.pop()
-            elif self.next_batch < self.batches:
-                number, self.next_batch = self.next_batch, self.next_batch + 1
-            else:
-                return
-            body, ids, key = self._body(number)
-            while True:
-                started = time.perf_counter()
-                try:
-                    response = await client.post(self.url, content=body, headers=headers, auth=(key, ""))
-                except httpx.HTTPError:
-                    response = None
-                if response is not None and response.status_code == 200:
-                    self.latencies.append(time.perf_counter() - started)
-                    self.acked.update(ids)
-                    self.acked_events += len(ids)
-                    break
-                if response is not None:
-                    self.refused[response.status_code] = self.refused.get(response.status_code, 0) + 1
-                if not retry_failed:
-                    self.failed_batches.append(number)
+    async def _sender(self, retry_failed: bool) -> None:
+        """Closed loop: the next batch as soon as the last is answered; with `retry_failed`, a batch
+        without a 200 is sent again (same messageIds) until it gets one, as an SDK does."""
+        connection = Connection(self.port)
+        try:
+            while time.monotonic() < self.deadline:
+                if retry_failed and self.failed_batches:
+                    number = self.failed_batches.pop()
+                elif self.next_batch < self.batches:
+                    number, self.next_batch = self.next_batch, self.next_batch + 1
+                else:
                     return
-                # as an SDK does: back off, then send the same batch again (same messageIds)
-                await asyncio.sleep(0.05)
-                if time.monotonic() > self.deadline:
-                    self.failed_batches.append(number)
-                    return
+                head, body, ids = self._body(number)
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        status = await connection.post(head, body)
+                    except OSError:
+                        status = None
+                    if status == 200:
+                        self.latencies.append(time.perf_counter() - started)
+                        self.acked.update(ids)
+                        self.acked_events += len(ids)
+                        break
+                    if status is not None:
+                        self.refused[status] = self.refused.get(status, 0) + 1
+                    if not retry_failed:
+                        self.failed_batches.append(number)
+                        return
+                    await asyncio.sleep(0.05)  # back off, then the same batch again
+                    if time.monotonic() > self.deadline:
+                        self.failed_batches.append(number)
+                        return
+        finally:
+            connection.close()
 
     async def run_senders(self, retry_failed: bool) -> None:
-        limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            await asyncio.gather(*(self._sender(client, retry_failed) for _ in range(self.connections)))
+        await asyncio.gather(*(self._sender(retry_failed) for _ in range(self.connections)))
 
     async def run_at_rate(self, events_per_second: float) -> None:
         """Open loop: a batch is due every batch/rate seconds whatever the answers; its latency counts
-        from when it was due (so a stall is not hidden by the senders waiting on it)."""
-        headers = {"Content-Type": "application/json", **({"Content-Encoding": "gzip"} if self.compress else {})}
+        from when it was due, so a stall is not hidden by senders waiting on it. At most one request
+        per connection is in flight: a batch due while all are busy waits, and the wait counts."""
         interval = self.batch_size / events_per_second
-        limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            # At most one request per connection in flight: a batch that is due while all are busy
-            # waits here, and that wait counts in its latency (measured from when it was due).
-            free = asyncio.Semaphore(self.connections)
+        idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(self.connections):
+            idle.put_nowait(Connection(self.port))
 
-            async def send(number: int, due: float) -> None:
-                try:
-                    body, ids, key = self._body(number)
-                    response = await client.post(self.url, content=body, headers=headers, auth=(key, ""))
-                    if response.status_code == 200:
-                        self.latencies.append(time.perf_counter() - due)
-                        self.acked_events += len(ids)
-                    else:
-                        self.refused[response.status_code] = self.refused.get(response.status_code, 0) + 1
-                finally:
-                    free.release()
+        async def send(connection: Connection, number: int, due: float) -> None:
+            try:
+                head, body, ids = self._body(number)
+                status = await connection.post(head, body)
+                if status == 200:
+                    self.latencies.append(time.perf_counter() - due)
+                    self.acked_events += len(ids)
+                else:
+                    self.refused[status] = self.refused.get(status, 0) + 1
+            finally:
+                idle.put_nowait(connection)
 
-            start = time.perf_counter()
-            tasks = []
-            for number in range(self.batches):
-                due = start + number * interval
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                await free.acquire()
-                if time.monotonic() > self.deadline:
-                    break
-                tasks.append(asyncio.create_task(send(number, due)))
-            await asyncio.gather(*tasks)
+        start = time.perf_counter()
+        tasks = []
+        for number in range(self.batches):
+            due = start + number * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            connection = await idle.get()
+            if time.monotonic() > self.deadline:
+                break
+            tasks.append(asyncio.create_task(send(connection, number, due)))
+        await asyncio.gather(*tasks)
+        while not idle.empty():
+            idle.get_nowait().close()
+
+
+def run_async(coroutine):
+    """asyncio.run on uvloop when it is installed (the generator's own overhead, kept low)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -256,7 +305,7 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
                     args.gzip, run_name)
         cpu_before, started = cpu_seconds(proc.pid), time.perf_counter()
         mine = resource.getrusage(resource.RUSAGE_SELF)
-        asyncio.run(load.run_at_rate(rate) if rate else load.run_senders(retry_failed=False))
+        run_async(load.run_at_rate(rate) if rate else load.run_senders(retry_failed=False))
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = (after.ru_utime - mine.ru_utime) + (after.ru_stime - mine.ru_stime)
@@ -267,7 +316,7 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
         # warm-up (imports, connections), not counted
         warm = Load(port, events, args.batch * 20, args.batch, args.connections, time.monotonic() + 30,
                     args.gzip, "warm")
-        asyncio.run(warm.run_senders(retry_failed=False))
+        run_async(warm.run_senders(retry_failed=False))
         print(f"{'run':<34} {'events/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'events':>9} "
               f"{'seconds':>7} {'µs CPU/ev':>9} {'coll. CPU':>9} {'client':>7} {'refused':>7}")
         best: dict[str, tuple[str, float, float]] = {}
@@ -321,7 +370,7 @@ def kill_run(args, home: Path, env: dict[str, str]) -> bool:
         await senders
 
     started = time.perf_counter()
-    asyncio.run(main())
+    run_async(main())
     seconds = time.perf_counter() - started
     proc = killed_at["proc"]
     recovered = [line.strip() for line in proc.output if "recovered" in line]

@@ -88,9 +88,10 @@ def _screen(
     people = records.select(
         "rec",
         pl.col("user_id").cast(pl.Utf8) if "user_id" in records.columns else pl.lit(None, pl.Utf8).alias("user_id"),
+        # a single name (Sukarno) is a name too: nulls are skipped, not contagious
         pl.concat_str(
-            [pl.col("first_name_key"), pl.col("last_name_key")], separator="|"
-        ).alias("name") if {"first_name_key", "last_name_key"} <= set(records.columns)
+            [pl.col("first_name_key"), pl.col("last_name_key")], separator="|", ignore_nulls=True
+        ).replace("", None).alias("name") if {"first_name_key", "last_name_key"} <= set(records.columns)
         else pl.lit(None, pl.Utf8).alias("name"),
     ).with_columns(pl.col("rec").cast(pl.UInt32))
     shared = (

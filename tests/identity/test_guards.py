@@ -52,7 +52,7 @@ def test_loosely_similar_first_names_at_one_address_stay_apart(synthetic_300):
     # no second email: only the address and a sibling's first name (Carmen / Carmela: first token differs)
     frame = _with_namesakes(staging, None, second_first="Carmelo")
     assert not _same_customer(frame, settings)
-    assert _same_customer(frame, _without(settings, "household_member"))
+    assert _same_customer(frame, _without(settings, "similar_first_name_at_one_address"))
 
 
 def test_a_name_and_a_city_alone_never_link(synthetic_300):

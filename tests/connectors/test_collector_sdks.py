@@ -5,12 +5,11 @@ segment-analytics-python 2.4.0 (`host=`) and rudder-sdk-python 2.1.9 (`dataPlane
 identify, track, page, screen, group and alias calls, batched and gzipped or one by one, to a
 collector on 127.0.0.1; then a plain ingest of the home (no Prefect, no other source) loads them.
 
-Depends on issue 9: today the web connector accepts page/track/identify/alias and the app
-connector screen/track/identify/alias, so `group` (both) and web `screen` / app `page` are
-quarantined as `invalid_value` on `type`. The assertions follow the connectors' declared types:
-a call of a declared type must be in `raw.*` with its fields; any other must be in `raw.*` or in
-quarantine for exactly that reason (and nowhere else), so the test tightens by itself once issue 9
-widens the types.
+Relies on the Segment spec coverage of issue 9 (3c16b52: all six call types on web and app,
+`groupId`, `sentAt`/`receivedAt` kept, person traits from `context.traits`, which is where
+RudderStack's SDK puts identify traits). Before it, `group` and web `screen` / app `page` were
+quarantined as `invalid_value` on `type`: `assert_in_warehouse` still accepts exactly that for a
+type a connector does not declare, and nothing else.
 """
 from __future__ import annotations
 
@@ -53,12 +52,12 @@ def send_every_call(client, source: str, sdk: str) -> list[Call]:
 
     traits = {"email": f"{tag}@example.com", "firstName": "Ana", "lastName": "García"}
     result = client.identify(user_id=user, anonymous_id=anon, traits=traits, context=dict(context))
-    if sdk == "rudder":  # RudderStack's SDK sends identify traits as context.traits
-        sent("identify", result, {"userId": user, "anonymousId": anon,
-                                  "json_extract_string(context, '$.traits.email')": traits["email"]})
-    else:
-        sent("identify", result, {"userId": user, "anonymousId": anon, "email": traits["email"],
-                                  "first_name": "Ana", "last_name": "García"})
+    # (RudderStack's SDK sends identify traits as context.traits; the connector reads either)
+    where = "$.traits.email" if sdk == "rudder" else "$.email"
+    column = "context" if sdk == "rudder" else "traits"
+    sent("identify", result, {"userId": user, "anonymousId": anon, "email": traits["email"],
+                              "first_name": "Ana", "last_name": "García",
+                              f"json_extract_string({column}, '{where}')": traits["email"]})
     sent("track", client.track(user_id=user, event="Order Completed", context=dict(context),
                                properties={"order_id": f"o-{tag}", "revenue": 42.5, "currency": "EUR"}),
          {"userId": user, "event": "Order Completed", "order_id": f"o-{tag}", "CAST(revenue AS DOUBLE)": 42.5,
@@ -70,11 +69,13 @@ def send_every_call(client, source: str, sdk: str) -> list[Call]:
                                  properties={"tab": "deals"}),
          {"userId": user, "name": "Home", "json_extract_string(properties, '$.tab')": "deals"})
     sent("group", client.group(user_id=user, group_id=f"acct-{tag}", traits={"plan": "pro"}, context=dict(context)),
-         {"userId": user})
+         {"userId": user, "groupId": f"acct-{tag}", "json_extract_string(traits, '$.plan')": "pro"})
     sent("alias", client.alias(previous_id=anon, user_id=user, context=dict(context)),
          {"userId": user, "previousId": anon})
-    if source == "app":
-        for call in calls:
+    for call in calls:
+        # the collector's stamps reach the warehouse: receivedAt set, sentAt kept as the SDK sent it
+        call.fields["receivedAt IS NOT NULL AND sentAt IS NOT NULL"] = True
+        if source == "app":
             call.fields["device_id"] = f"dev-{tag}"
     return calls
 
@@ -195,3 +196,20 @@ def test_ingest_is_incremental_and_a_retried_batch_counts_as_duplicates(tmp_path
     again = {r.stream: r for r in ingest_collected(home, tmp_path, ["web"])}["web_events"]
     assert (again.files, again.rows_read) == (0, 0)  # rotated files are read once
     assert query(home, "SELECT count(DISTINCT messageId), count(*) FROM raw.web_events")[0] == (20, 20)
+
+
+def test_a_call_without_timestamp_is_dated_by_the_collectors_receivedAt(tmp_path: Path):
+    """curl-style calls often carry no timestamp: the stamp lets ingest date them (issue 9's rule:
+    timestamp, else receivedAt corrected by the client's clock skew, else receivedAt)."""
+    import httpx
+
+    home = tmp_path / "home"
+    with ThreadedCollector(home) as collector:
+        response = httpx.post(f"{collector.url}/v1/track", auth=(WEB_KEY, ""),
+                              json={"userId": "u-curl", "event": "Signed Up"})
+        assert response.status_code == 200
+    [event] = collected_events(home, "web")
+    assert event["type"] == "track" and event["messageId"].startswith("cdp-") and "timestamp" not in event
+    ingest_collected(home, tmp_path, ["web"])
+    rows = query(home, "SELECT receivedAt, strftime(event_time, '%Y-%m-%dT%H:%M:%S.%g') || 'Z' FROM raw.web_events")
+    assert rows == [(event["receivedAt"], event["receivedAt"])]

@@ -5,8 +5,11 @@ and normalized; the records they could join are found by SQL over `identity.norm
 (never loaded whole):
 
 1. records sharing an identifier value with a new record, and every record of those customers;
-2. records sharing a blocking key with any record of that first ring (a new record can make an
-   old signature of its customer worth comparing with a neighbour), and their customers.
+2. records sharing a blocking key with a new record, and every record of their customers.
+
+Pairs between two old records were scored by the run that last saw them, with the same stored
+model, so only a new record's pairs can link anew; the customers it reaches are re-clustered
+whole, so their earlier links are weighed again beside the new ones.
 
 Merge protection needs counts over every record carrying a value (how many user ids or names
 share a phone): `carriers` are those records, so the screen sees the same counts as a full run.
@@ -27,13 +30,13 @@ _ALL = "_inc_all"
 
 
 def _register_all(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
-    """View `_inc_all`: every stored normalized record, replaced by its fresh version where new."""
+    """Temp table `_inc_all`: every stored normalized record, replaced by its fresh version where
+    new (DuckDB's own copy, spillable; never a Polars frame of everything)."""
     con.register("_inc_fresh", fresh.to_arrow())
     cols = ", ".join(f'"{c}"' for c in fresh.columns)
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {_ALL} AS
-        SELECT {cols} FROM identity.normalized_records n
-        WHERE NOT EXISTS (SELECT 1 FROM _inc_fresh f WHERE f.source = n.source AND f.record_id = n.record_id)
+        CREATE OR REPLACE TEMP TABLE {_ALL} AS
+        SELECT {cols} FROM identity.normalized_records n ANTI JOIN _inc_fresh f USING (source, record_id)
         UNION ALL BY NAME SELECT {cols} FROM _inc_fresh
     """)
 
@@ -45,9 +48,11 @@ def _sharing_identifiers(con: duckdb.DuckDBPyConnection, seeds: str) -> str:
         parts.append(f"SELECT a.source, a.record_id FROM {_ALL} a JOIN (SELECT DISTINCT {col} AS v FROM {seeds} "
                      f"WHERE {col} IS NOT NULL) s ON a.{col} = s.v")
     # an alias: one record's previous_id is another's anonymous_id
-    parts.append(f"SELECT a.source, a.record_id FROM {_ALL} a JOIN (SELECT DISTINCT previous_id AS v FROM {seeds} "
-                 f"WHERE previous_id IS NOT NULL UNION SELECT DISTINCT anonymous_id FROM {seeds} "
-                 f"WHERE anonymous_id IS NOT NULL) s ON a.anonymous_id = s.v OR a.previous_id = s.v")
+    # (two equi-joins, not one join on OR: that would be a nested loop over every record)
+    alias_values = (f"(SELECT DISTINCT previous_id AS v FROM {seeds} WHERE previous_id IS NOT NULL "
+                    f"UNION SELECT DISTINCT anonymous_id FROM {seeds} WHERE anonymous_id IS NOT NULL)")
+    for col in ("anonymous_id", "previous_id"):
+        parts.append(f"SELECT a.source, a.record_id FROM {_ALL} a JOIN {alias_values} s ON a.{col} = s.v")
     return " UNION ".join(parts)
 
 
@@ -65,10 +70,8 @@ def affected(
     con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame, settings, match_cols: list[str],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(subset, carriers): the records to re-resolve, and every record carrying one of their
-    identifier values (for merge protection's counts). Both with `customer_id` (null when new)."""
-    _register_all(con, fresh)
+    identifier values (for merge protection's counts). `_register_all` must have run."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers(con, '_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1_rows AS SELECT a.* FROM {_ALL} a SEMI JOIN _inc_ring1 USING (source, record_id)")
     neighbours = []
     email_local = "split_part(email, '@', 1) AS email_local, " if "email" in match_cols else ""
     for rule in rules_from_config(settings.match.blocking_rules, set(match_cols)):
@@ -78,7 +81,7 @@ def affected(
         using = ", ".join(f"k{j}" for j in range(len(keys)))
         neighbours.append(f"""
             SELECT a.source, a.record_id FROM (SELECT source, record_id, {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM {_ALL})) a
-            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM _inc_ring1_rows)) WHERE {not_null}) r
+            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM _inc_fresh)) WHERE {not_null}) r
             USING ({using})""")
     ring2 = " UNION ".join(["SELECT source, record_id FROM _inc_ring1", *neighbours])
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2)}")
@@ -115,9 +118,8 @@ def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> 
 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_inc_ring1", "_inc_ring1_rows", "_inc_affected", "_inc_subset"):
+    for t in ("_inc_ring1", "_inc_affected", "_inc_subset", _ALL):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    con.execute(f"DROP VIEW IF EXISTS {_ALL}")
     try:
         con.unregister("_inc_fresh")
     except Exception:  # noqa: BLE001 - not registered

@@ -71,8 +71,8 @@ SOME_TIME = Check("missing_field", "timestamp",
                   "NOT {present:timestamp} AND NOT {present:originalTimestamp} AND NOT {present:receivedAt}")
 # The corrected time must be one every reader can hold, and not in the future.
 CORRECTED_IN_RANGE = Check("wrong_type", "timestamp",
-                           f"{EVENT_TIME_SQL} NOT BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31'")
-CORRECTED_NOT_FUTURE = Check("future_timestamp", "timestamp", f"{EVENT_TIME_SQL} > {{future_limit}}")
+                           "{derived:event_time} NOT BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31'")
+CORRECTED_NOT_FUTURE = Check("future_timestamp", "timestamp", "{derived:event_time} > {future_limit}")
 
 
 # Blank ids identify nobody: "" or "  " counts as missing, as in the Segment spec.

@@ -49,8 +49,9 @@ BLANK_CHARS = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr
 
 
 def blank(text: str) -> str:
-    """SQL: `text` is NULL or holds only blank characters."""
-    return f"(trim({text}, {BLANK_CHARS}) = '')"
+    """SQL: `text` holds only blank characters (NULL stays NULL). A blank value is short: the
+    character-set trim (costly) only runs on short text."""
+    return f"(strlen({text}) < 32 AND trim({text}, {BLANK_CHARS}) = '')"
 
 
 # The raw column holding a record's undeclared top-level fields (schema contract `evolve`).
@@ -119,8 +120,9 @@ class Field:
 class Check:
     """A rule over several fields, e.g. 'anonymousId or userId': fails when `failing` is true.
 
-    In `failing`, `{future_limit}` stands for the load's latest acceptable time (a TIMESTAMP) and
-    `{present:PATH}` for whether the field at PATH is present (not null, not blank)."""
+    In `failing`, `{future_limit}` stands for the load's latest acceptable time (a TIMESTAMP),
+    `{present:PATH}` for whether the field at PATH is present (not null, not blank) and
+    `{derived:NAME}` for the value of a derived column."""
 
     reason: str
     detail: str
@@ -286,8 +288,10 @@ def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
     text = f"__jx{i}"
     ok_types = _JSON_TYPES_OK[f.type]
     ok = "true" if ok_types is None else f"{jt} IN ({', '.join(sql_literal(t) for t in ok_types)})"
-    # Blank text (spaces only) is absent, as in a CSV: a blank messageId is no key.
-    present = f"({jt} IS NOT NULL AND {jt} <> 'NULL' AND NOT ({jt} = 'VARCHAR' AND {blank(text)}))"
+    # Blank text (spaces only) is absent, as in a CSV: a blank messageId is no key. (Only where
+    # presence decides something: a required field or an id; elsewhere empty text is enough.)
+    empty = blank(text) if (f.required or f.type == "id") else f"({text} = '')"
+    present = f"({jt} IS NOT NULL AND {jt} <> 'NULL' AND NOT ({jt} = 'VARCHAR' AND {empty}))"
     if f.type in ("string", "timestamp"):
         value = f"CASE WHEN {jt} = 'VARCHAR' THEN {text} END"
     elif f.type == "id":
@@ -306,9 +310,16 @@ def _typed_from_json(f: Field, i: int, as_text: bool = False) -> list[str]:
         ok = f"({ok} AND json_valid({text}))"
     else:  # object / json
         value = f"CASE WHEN {ok} THEN {j} END"
-    parsed = (f"CASE WHEN {jt} = 'VARCHAR' THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
-              if f.type == "timestamp" else None)
+    parsed = f"__tsr{i}" if f.type == "timestamp" else None  # parsed once, a level below (_json_ts_parse)
     return _field_columns(f, i, present, ok, value, parsed)
+
+
+def _json_ts_parse(f: Field, i: int) -> str | None:
+    """A strict JSON timestamp parsed ONCE into `__tsr<i>` (TRY_CAST to TIMESTAMPTZ is the costly
+    part of checking a time; every rule then reads the column)."""
+    if not f.strict or f.type != "timestamp":
+        return None
+    return f"CASE WHEN __jt{i} = 'VARCHAR' THEN timezone('UTC', TRY_CAST(__jx{i} AS TIMESTAMPTZ)) END AS __tsr{i}"
 
 
 def _typed_from_text(f: Field, i: int) -> list[str]:
@@ -330,15 +341,21 @@ def _typed_from_text(f: Field, i: int) -> list[str]:
     else:  # json_text / json / object: text that must hold JSON
         ok = f"coalesce(json_valid({text}), false)"
         value = f"CASE WHEN {ok} THEN CAST({text} AS JSON) END"
-    parsed = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))" if f.type == "timestamp" else None
+    parsed = f"__tsr{i}" if f.type == "timestamp" else None
     return _field_columns(f, i, present, ok, value, parsed)
+
+
+def _text_ts_parse(f: Field, i: int) -> str | None:
+    if f.type != "timestamp":
+        return None
+    return f"timezone('UTC', TRY_CAST(NULLIF(__txt{i}, '') AS TIMESTAMPTZ)) AS __tsr{i}"
 
 
 def _field_columns(f: Field, i: int, present: str, ok: str, value: str, parsed_ts: str | None) -> list[str]:
     """The columns every field yields: presence, validity, value; timestamps add their parsed form."""
     if parsed_ts is not None:
         # A time before year 1 or after 9999 parses in DuckDB but no reader can represent it.
-        parsed_ts = (f"CASE WHEN ({parsed_ts}) BETWEEN {_MIN_TS} AND {_MAX_TS} THEN ({parsed_ts}) END")
+        parsed_ts = f"CASE WHEN {parsed_ts} BETWEEN {_MIN_TS} AND {_MAX_TS} THEN {parsed_ts} END"
         ok = f"{ok} AND {parsed_ts} IS NOT NULL"
     cols = [f"{present} AS __p{i}", f"({ok}) AS __ok{i}", f"{value} AS {quote_ident(f.name)}"]
     if parsed_ts is not None:
@@ -363,6 +380,8 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
     def expand(text: str) -> str:
         for path, column in present.items():
             text = text.replace("{present:" + path + "}", column)
+        for column, _, _ in spec.derived:
+            text = text.replace("{derived:" + column + "}", _derived_alias(column))
         return text.replace("{future_limit}", limit)
 
     limit = _ts_literal(future_limit)
@@ -393,10 +412,11 @@ def _reason_case(spec: RecordSpec, first: list[tuple[str, str, str | None]],
 def _final_select(spec: RecordSpec, rule: str, reason: str, detail: str, payload: str, typed: str,
                   extra: str, discarded: str) -> str:
     fields = [quote_ident(f.name) for f in spec.fields]
-    derived = [f"CAST({expr} AS {typ}) AS {quote_ident(col)}" for col, typ, expr in spec.derived]
+    derived = [f"{_derived_alias(col)} AS {quote_ident(col)}" for col, _, _ in spec.derived]
     fallback_id = "_file || ':' || CAST(_line AS VARCHAR)"
     # A blank key names nothing: such a record is named by its file and line.
-    record_id = (f"coalesce(NULLIF(trim(CAST(({spec.record_id}) AS VARCHAR), {BLANK_CHARS}), ''), {fallback_id})"
+    key = f"CAST(({spec.record_id}) AS VARCHAR)"
+    record_id = (f"coalesce(CASE WHEN {blank(key)} THEN NULL ELSE {key} END, {fallback_id})"
                  if spec.record_id else fallback_id)
     return f"""
         SELECT {', '.join(fields + derived)}, CAST({extra} AS JSON) AS {EXTRA_COLUMN}, _file, _line,
@@ -404,6 +424,18 @@ def _final_select(spec: RecordSpec, rule: str, reason: str, detail: str, payload
                CASE WHEN __reason IS NOT NULL THEN {payload} END AS _payload,
                coalesce({discarded}, false) AS _discarded
         FROM (SELECT *, {reason} AS __reason, {detail} AS __detail FROM (SELECT *, {rule} AS __rule FROM {typed}))"""
+
+
+def _derived_alias(column: str) -> str:
+    return quote_ident("__d_" + column)
+
+
+def _with_derived(spec: RecordSpec, typed: str) -> str:
+    """The derived columns computed once, below the rules (a check may read `{derived:NAME}`)."""
+    if not spec.derived:
+        return typed
+    cols = ", ".join(f"CAST({expr} AS {typ}) AS {_derived_alias(col)}" for col, typ, expr in spec.derived)
+    return f"(SELECT *, {cols} FROM {typed})"
 
 
 def _contract_sql(contract: str, has_unknown: str, unknown_object: str) -> tuple[str, str, list]:
@@ -496,7 +528,9 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contr
     extracted = f"(SELECT *, {values} FROM {levels})"
     with_types = f"(SELECT *, {types} FROM {extracted})" if types else extracted
     with_texts = f"(SELECT *, {texts} FROM {with_types})" if texts else with_types
-    typed = f"(SELECT *, {typed_cols} FROM {with_texts})"
+    ts_cols = ", ".join(c for c in (_json_ts_parse(f, i) for i, f in enumerate(spec.fields)) if c)
+    with_ts = f"(SELECT *, {ts_cols} FROM {with_texts})" if ts_cols else with_texts
+    typed = f"(SELECT *, {typed_cols} FROM {with_ts})"
     has_unknown = "coalesce(len(__unknown) > 0, false)"
     # JSON pointers (RFC 6901) name any key safely: ~ and / escaped.
     pointer = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
@@ -507,7 +541,7 @@ def ndjson_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contr
         spec, [("_bad_encoding", "invalid_json", "encoding"), ("__s IS NULL", "invalid_json", None),
                # Valid JSON but not an object (an array, a bare string): not a record either.
                ("left(ltrim(_payload), 1) <> '{'", "invalid_json", "not an object")], future_limit, last)
-    return _final_select(spec, rule, reason, detail, "_payload", typed, extra, discarded)
+    return _final_select(spec, rule, reason, detail, "_payload", _with_derived(spec, typed), extra, discarded)
 
 
 def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, contract: str = "evolve") -> str:
@@ -521,11 +555,14 @@ def tabular_check_sql(spec: RecordSpec, batch: str, future_limit: datetime, cont
     source = (f"(SELECT _file, _line, _payload AS __raw_payload, _malformed, _bad_encoding, _extra, {texts} "
               f"FROM {batch})")
     typed_cols = ", ".join(c for i, f in enumerate(spec.fields) for c in _typed_from_text(f, i))
-    typed = f"(SELECT *, {typed_cols} FROM {source})"
+    ts_cols = ", ".join(c for c in (_text_ts_parse(f, i) for i, f in enumerate(spec.fields)) if c)
+    with_ts = f"(SELECT *, {ts_cols} FROM {source})" if ts_cols else source
+    typed = f"(SELECT *, {typed_cols} FROM {with_ts})"
     extra, discarded, last = _contract_sql(contract, "(_extra IS NOT NULL)", "_extra")
     rule, reason, detail = _reason_case(spec, [("_bad_encoding", "malformed_row", "encoding"),
                                                ("_malformed", "malformed_row", None)], future_limit, last)
     row_json = "CAST(json_object(" + ", ".join(
         f"{sql_literal(f.path)}, __txt{i}" for i, f in enumerate(spec.fields)) + ") AS VARCHAR)"
-    return _final_select(spec, rule, reason, detail, f"coalesce(__raw_payload, {row_json})", typed, extra,
+    return _final_select(spec, rule, reason, detail, f"coalesce(__raw_payload, {row_json})", _with_derived(spec, typed),
+                         extra,
                          discarded)

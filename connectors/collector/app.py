@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,6 +43,7 @@ SINGLE_ROUTES = {"track": "track", "identify": "identify", "page": "page", "scre
 BATCH_ROUTES = ("batch", "import", "b")
 
 _OK = b'{"success":true}'
+ACK_WINDOW = 10_000
 
 
 def _error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
@@ -87,6 +89,8 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
     limits = settings.limits
     retry_after = settings.backpressure.retry_after_seconds
     stats: Counter = Counter()
+    # Seconds from a request's arrival in the app to its 200 (body read, parse, fsync), recent ones.
+    ack_seconds: deque[float] = deque(maxlen=ACK_WINDOW)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -109,6 +113,7 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
                        max_age=settings.cors.max_age_seconds)
 
     async def collect(request: Request, route_type: str | None) -> Response:
+        started = time.perf_counter()
         stats["requests"] += 1
         try:
             key = header_write_key(request.headers.get("authorization"))
@@ -138,6 +143,7 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
             stats["refused_503"] += 1
             return _error(503, "unavailable", str(exc), retry_after)
         stats["events"] += count
+        ack_seconds.append(time.perf_counter() - started)
         return Response(_OK, media_type="application/json")
 
     def route(route_type: str | None):
@@ -151,14 +157,27 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
         app.add_api_route(f"/v1/{path}", route(route_type), methods=["POST"], include_in_schema=False)
 
     @app.get("/health")
-    async def health() -> Response:
+    async def health(window: int = ACK_WINDOW) -> Response:
+        """Liveness, what landed, what was refused, the time to acknowledge the last `window`
+        requests and the last `window` fsyncs (p50/p99/max in ms, measured inside the collector: a
+        load generator on the same machine adds its own waits to what it sees)."""
         broken = [w.source for w in landing.writers.values() if w.failed]
+        def summary(seconds: list[float]) -> dict:
+            ordered = sorted(seconds[-max(1, min(window, ACK_WINDOW)):])
+
+            def ms(q: float) -> float | None:
+                return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3, 2) if ordered else None
+
+            return {"count": len(ordered), "p50": ms(0.5), "p99": ms(0.99), "max": ms(1.0)}
+
         body = {"status": "failing" if broken else "ok",
                 "pending_bytes": landing.pending_bytes,
                 "landed_events": {w.source: w.landed_lines for w in landing.writers.values()},
                 "rotated_files": {w.source: w.rotated_files for w in landing.writers.values()},
                 "requests": stats["requests"], "events": stats["events"],
-                "refused": {k[len("refused_"):]: v for k, v in stats.items() if k.startswith("refused_")}}
+                "refused": {k[len("refused_"):]: v for k, v in stats.items() if k.startswith("refused_")},
+                "ack_ms": summary(list(ack_seconds)),
+                "fsync_ms": summary([t for w in landing.writers.values() for t in w.sync_seconds])}
         return Response(orjson.dumps(body), status_code=503 if broken else 200, media_type="application/json")
 
     return app

@@ -156,6 +156,7 @@ class SegmentWriter:
         self._closed: deque[Path] = deque()
         self.landed_lines = 0
         self.rotated_files = 0
+        self.sync_seconds: deque[float] = deque(maxlen=10_000)  # recent fsyncs, for /health
 
     # -- start and stop -------------------------------------------------------------------------
     def recover(self) -> RecoveryReport:
@@ -261,7 +262,9 @@ class SegmentWriter:
                 self._open_segment()
             try:
                 _write_all(self._fd, data)
+                synced = time.perf_counter()
                 _sync(self._fd)
+                self.sync_seconds.append(time.perf_counter() - synced)
             except OSError as exc:
                 self._undo_partial_write(exc)
                 raise LandingError(f"collector {self.source}: could not write to the landing disk "

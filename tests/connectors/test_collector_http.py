@@ -142,6 +142,9 @@ def test_health(collector):
     assert _post(collector, "/v1/batch", {"batch": [_event(i) for i in range(3)]}).status_code == 200
     health = httpx.get(f"{collector.url}/health").json()
     assert health["status"] == "ok" and health["landed_events"]["web"] == 3 and health["pending_bytes"] == 0
+    assert health["ack_ms"]["count"] == 1 and 0 < health["ack_ms"]["p50"] <= health["ack_ms"]["max"]
+    assert health["fsync_ms"]["count"] == 1 and health["fsync_ms"]["max"] <= health["ack_ms"]["max"]
+    assert httpx.get(f"{collector.url}/health", params={"window": 5}).json()["ack_ms"]["count"] == 1
 
 
 def test_429_with_retry_after_when_the_disk_floor_is_reached(tmp_path: Path):

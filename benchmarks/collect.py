@@ -285,14 +285,18 @@ def _load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def server_ack_ms(port: int, requests: int) -> dict:
-    """The collector's own time to acknowledge its last `requests` requests, and its fsyncs (GET /health)."""
+def health(port: int, query: str = "") -> dict:
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health?window={requests}", timeout=10) as response:
-        health = json.loads(response.read())
-    return {**health["ack_ms"], "fsync": health["fsync_ms"]}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health{query}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def server_ack_ms(port: int, requests: int, fsyncs: int) -> dict:
+    """The collector's own time to acknowledge its last `requests` requests, and its last `fsyncs` fsyncs."""
+    answer = health(port, f"?window={requests}&fsync_window={max(fsyncs, 1)}")
+    return {**answer["ack_ms"], "fsync": answer["fsync_ms"]}
 
 
 def _row(label: str, load: Load, seconds: float, cpu: float, client_cpu: float, server: dict) -> str:
@@ -315,13 +319,14 @@ def throughput_run(args, home: Path, env: dict[str, str]) -> None:
     def measured(label: str, run_name: str, rate: float | None) -> tuple[str, float, float]:
         load = Load(port, events, args.events, args.batch, args.connections, time.monotonic() + args.seconds,
                     args.gzip, run_name)
+        fsyncs_before = health(port)["fsyncs"]
         cpu_before, started = cpu_seconds(proc.pid), time.perf_counter()
         mine = resource.getrusage(resource.RUSAGE_SELF)
         run_async(load.run_at_rate(rate) if rate else load.run_senders(retry_failed=False))
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = (after.ru_utime - mine.ru_utime) + (after.ru_stime - mine.ru_stime)
-        server = server_ack_ms(port, len(load.latencies))
+        server = server_ack_ms(port, len(load.latencies), health(port)["fsyncs"] - fsyncs_before)
         return (_row(label, load, seconds, cpu_seconds(proc.pid) - cpu_before, client_cpu, server),
                 load.acked_events / seconds, _percentile(load.latencies, 0.99))
 

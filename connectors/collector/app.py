@@ -157,13 +157,13 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
         app.add_api_route(f"/v1/{path}", route(route_type), methods=["POST"], include_in_schema=False)
 
     @app.get("/health")
-    async def health(window: int = ACK_WINDOW) -> Response:
+    async def health(window: int = ACK_WINDOW, fsync_window: int | None = None) -> Response:
         """Liveness, what landed, what was refused, the time to acknowledge the last `window`
         requests and the last `window` fsyncs (p50/p99/max in ms, measured inside the collector: a
         load generator on the same machine adds its own waits to what it sees)."""
         broken = [w.source for w in landing.writers.values() if w.failed]
-        def summary(seconds: list[float]) -> dict:
-            ordered = sorted(seconds[-max(1, min(window, ACK_WINDOW)):])
+        def summary(seconds: list[float], last: int) -> dict:
+            ordered = sorted(seconds[-max(1, min(last, ACK_WINDOW)):])
 
             def ms(q: float) -> float | None:
                 return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3, 2) if ordered else None
@@ -176,8 +176,9 @@ def create_app(home: str | Path, settings: CollectorSettings, landing: Landing |
                 "rotated_files": {w.source: w.rotated_files for w in landing.writers.values()},
                 "requests": stats["requests"], "events": stats["events"],
                 "refused": {k[len("refused_"):]: v for k, v in stats.items() if k.startswith("refused_")},
-                "ack_ms": summary(list(ack_seconds)),
-                "fsync_ms": summary([t for w in landing.writers.values() for t in w.sync_seconds])}
+                "fsyncs": sum(w.fsyncs for w in landing.writers.values()),
+                "ack_ms": summary(list(ack_seconds), window),
+                "fsync_ms": summary(list(landing.sync_seconds), fsync_window or window)}
         return Response(orjson.dumps(body), status_code=503 if broken else 200, media_type="application/json")
 
     return app

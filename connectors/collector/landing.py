@@ -134,7 +134,8 @@ def _settle(requests: list[_Request], error: BaseException | None) -> None:
 class SegmentWriter:
     """The open segment of one source and the thread that appends, fsyncs and rotates it."""
 
-    def __init__(self, source: str, spool_dir: Path, out_dir: Path, settings: SegmentSettings):
+    def __init__(self, source: str, spool_dir: Path, out_dir: Path, settings: SegmentSettings,
+                 sync_log: deque | None = None):
         self.source = source
         self.spool_dir = spool_dir
         self.out_dir = out_dir
@@ -156,7 +157,9 @@ class SegmentWriter:
         self._closed: deque[Path] = deque()
         self.landed_lines = 0
         self.rotated_files = 0
-        self.sync_seconds: deque[float] = deque(maxlen=10_000)  # recent fsyncs, for /health
+        # recent fsync durations (shared by the writers of one Landing), for /health
+        self.sync_seconds: deque[float] = sync_log if sync_log is not None else deque(maxlen=10_000)
+        self.fsyncs = 0
 
     # -- start and stop -------------------------------------------------------------------------
     def recover(self) -> RecoveryReport:
@@ -265,6 +268,7 @@ class SegmentWriter:
                 synced = time.perf_counter()
                 _sync(self._fd)
                 self.sync_seconds.append(time.perf_counter() - synced)
+                self.fsyncs += 1
             except OSError as exc:
                 self._undo_partial_write(exc)
                 raise LandingError(f"collector {self.source}: could not write to the landing disk "
@@ -370,9 +374,10 @@ class Landing:
         self.home = Path(home)
         self.settings = settings
         self.root = HomeLayout(self.home).collected
+        self.sync_seconds: deque[float] = deque(maxlen=10_000)
         self.writers = {
             source: SegmentWriter(source, spool_folder(home, source), collected_folder(home, source),
-                                  settings.segments)
+                                  settings.segments, self.sync_seconds)
             for source in COLLECTED_SOURCES
         }
         self._lock_handle = None

@@ -166,15 +166,16 @@ def locality_comparison(postcode: str | None, city: str | None, region: str | No
         one = f"length(l.{postcode}) = length(r.{postcode}) AND {_one_edit(postcode)}"
         levels.append(Level("postcode_one_edit", one))
     if city:
-        levels.append(Level("same_city" if postcode else "exact", f"l.{city} = r.{city}"))
+        # "exact" always involves the postcode: a city alone is never a full address
+        levels.append(Level("same_city", f"l.{city} = r.{city}"))
         levels.append(Level("similar_city", f"{_jw(city)} >= 0.88"))
     if postcode:
         levels.append(Level("same_postcode_prefix_3",
                             f"length(l.{postcode}) >= 4 AND left(l.{postcode}, 3) = left(r.{postcode}, 3)"))
     if region:
-        levels.append(Level("same_region" if (postcode or city) else "exact", f"l.{region} = r.{region}"))
+        levels.append(Level("same_region", f"l.{region} = r.{region}"))
     return Comparison("locality", "locality", tuple(cols), f"NOT ({comparable})", tuple(levels),
-                      tf_column=postcode or city or region, description="postcode, city and region")
+                      tf_column=postcode, description="postcode, city and region")
 
 
 def exact_comparison(name: str, kind: str, col: str, tf: bool = True) -> Comparison:

@@ -7,6 +7,7 @@ port is bound, so a second collector on the same home fails at once with a clear
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import signal
@@ -44,6 +45,11 @@ def serve(home: str | Path, settings: CollectorSettings,
     recovery = landing.open()
     try:
         app = create_app(home, settings, landing)
+        # Everything imported so far (FastAPI, pydantic, the connectors' DuckDB and Arrow modules) lives
+        # as long as the process: out of the collector's way, a full collection of what requests leave
+        # behind takes well under a millisecond instead of ~60 ms that held up every request in flight.
+        gc.collect()
+        gc.freeze()
         config = uvicorn.Config(app, host=settings.host, port=settings.port, loop=_fastest("loop"),
                                 http=_fastest("http"), lifespan="on", access_log=False, log_level="warning",
                                 timeout_graceful_shutdown=10, server_header=False)

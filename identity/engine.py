@@ -174,8 +174,10 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     runner.run("comparisons", con.execute,
                f"CREATE OR REPLACE TEMP TABLE _id_vectors AS {vectors_sql(comparisons, '_id_pairs', '_id_sig', tf=True)}",
                output="_id_vectors")
+    con.execute("DROP TABLE IF EXISTS _id_pairs")  # (kept as identity.debug_blocking with --debug)
     scored_stats = runner.run("scoring", score, con, "_id_vectors", "_id_scored", comparisons, model,
                               ms.threshold, bool(tf), histogram="_id_histogram", output="_id_scored")
+    con.execute("DROP TABLE IF EXISTS _id_vectors")
     stats.update(scored_stats)
     result.histogram = pl.from_arrow(con.execute("SELECT * FROM _id_histogram").to_arrow_table())
     above = pl.from_arrow(con.execute(

@@ -142,8 +142,13 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         new_count = staging.join(previous, on=["source", "record_id"], how="anti").height
         del staging
         steps["normalize"] = time.perf_counter() - t
-        subset = normalized.with_row_index("rec").join(
-            previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left")
+        # the customer id joined on the keys alone, then added as a column: the record columns are
+        # shared with `normalized`, not copied (a full join held every record twice)
+        ids = normalized.select("source", "record_id").join(
+            previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left",
+            maintain_order="left")
+        subset = normalized.with_columns(ids["customer_id"]).with_row_index("rec")
+        del ids
         if not settings.match.retrain:
             model = _stored_model(con)
         # value frequencies over every record, so full and incremental runs weigh a name alike

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
         con = connect_home(opts.home, read_only=True)
         try:
-            weights = pl.from_arrow(con.execute(
+            weights = pl.from_arrow(con.sql(
                 "SELECT * FROM identity.match_weights WHERE run_id = (SELECT run_id FROM identity.match_weights "
                 "JOIN identity.runs USING (run_id) ORDER BY started_at DESC LIMIT 1)").to_arrow_table())
         finally:

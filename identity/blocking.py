@@ -25,7 +25,7 @@ BLOCKING_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sorted_name": ("least(first_name_key, last_name_key) || '|' || greatest(first_name_key, last_name_key)",
                     ("first_name_key", "last_name_key")),
     "email": ("email", ("email",)),
-    "email_local": ("email_local", ("email",)),
+    "email_local": ("split_part(email, '@', 1)", ("email",)),
     "phone": ("phone", ("phone",)),
     "phone_last7": ("right(phone, 7)", ("phone",)),
     "birth_date": ("birth_date", ("birth_date",)),
@@ -93,7 +93,8 @@ def rules_from_config(configured: list[list[str]] | str, columns: set[str]) -> l
     return [BlockingRule(tuple(r)) for r in configured if BlockingRule(tuple(r)).columns() <= columns]
 
 
-def _keyed(rule: BlockingRule, sigs: str) -> tuple[str, str, str]:
+def key_columns(rule: BlockingRule) -> tuple[str, str, str]:
+    """SQL fragments of a rule: its keys as k0, k1, ...; all of them non-null; their names."""
     keys = rule.key_sql()
     key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
     not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
@@ -112,7 +113,7 @@ def count_comparisons(
     whose pairs the other rules' keys narrow down better), so a rule's cost grows with the
     records, not with the square of its commonest value.
     """
-    key_cols, not_null, using = _keyed(rule, sigs)
+    key_cols, not_null, using = key_columns(rule)
     sizes = con.execute(f"""
         WITH k AS (SELECT {key_cols} FROM {sigs}), s AS (
             SELECT count(*) AS n FROM k WHERE {not_null} GROUP BY {using})
@@ -149,7 +150,7 @@ def block(
         counts.append(counted)
         if counted["comparisons"] == 0:
             continue
-        key_cols, not_null, using = _keyed(rule, sigs)
+        key_cols, not_null, using = key_columns(rule)
         cross = "AND l.cluster <> r.cluster" if cross_cluster_only else ""
         if sample_pairs and counted["comparisons"] > sample_pairs:
             keep = int(1_000_000 * sample_pairs / counted["comparisons"])

@@ -20,7 +20,7 @@ from config.identity import IdentitySettings
 from identity.blocking import block, rules_from_config
 from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
-from identity.graph import deterministic_graph, identifier_table
+from identity.graph import deterministic_graph
 from identity.guards import apply_guards, compile_guards
 from identity.model import MatchModel
 from identity.scoring import score
@@ -54,13 +54,31 @@ def match_columns(records: pl.DataFrame) -> list[str]:
     return [c for c, n in zip(candidates, counts) if n]
 
 
-def term_frequencies(records: pl.DataFrame, comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
-    """Share of records carrying each value of every term-frequency column."""
+def term_frequencies(con: duckdb.DuckDBPyConnection, relation: str,
+                     comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
+    """Share of records carrying each value of every term-frequency column, over `relation`.
+
+    The one definition for files, full runs and incremental runs (which pass every stored record,
+    so a name weighs the same whichever run scores it).
+    """
+    cols = {r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()}
     out = {}
-    for col in sorted({c.tf_column for c in comparisons if c.tf_column and c.tf_column in records.columns}):
-        out[col] = (records.select(pl.col(col).alias("value")).drop_nulls().group_by("value").len()
-                    .with_columns((pl.col("len") / pl.col("len").sum()).alias("tf")).drop("len"))
+    for col in sorted({c.tf_column for c in comparisons if c.tf_column and c.tf_column in cols}):
+        out[col] = pl.from_arrow(con.sql(f"""
+            SELECT {col} AS value, count(*) / sum(count(*)) OVER () AS tf FROM {relation}
+            WHERE {col} IS NOT NULL GROUP BY {col}
+        """).to_arrow_table())
     return out
+
+
+def frame_term_frequencies(con: duckdb.DuckDBPyConnection, records: pl.DataFrame,
+                           comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
+    """term_frequencies over an in-memory frame of records."""
+    con.register("_tf_records", records.to_arrow())
+    try:
+        return term_frequencies(con, "_tf_records", comparisons)
+    finally:
+        con.unregister("_tf_records")
 
 
 def signatures(records: pl.DataFrame, labels: pl.Series, columns: list[str]) -> pl.DataFrame:
@@ -151,7 +169,7 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     ms = settings.match
     cols = comparison_columns(comparisons)
     tf = tf_tables if tf_tables is not None else (
-        term_frequencies(records, comparisons) if ms.term_frequency_adjustment else {})
+        frame_term_frequencies(con, records, comparisons) if ms.term_frequency_adjustment else {})
     sigs = runner.run("signatures", signatures, records, labels, cols)
     stats["signatures"] = sigs.height
     runner.run("load_signatures", load_signatures, con, sigs, tf, output="_id_sig")
@@ -218,8 +236,5 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     return result
 
 
-def full_identifiers(records: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
-    return identifier_table(records, settings.deterministic.priority)
-
-
-__all__ = ["EngineResult", "run_engine", "signatures", "full_identifiers", "match_columns", "term_frequencies"]
+__all__ = ["EngineResult", "run_engine", "signatures", "match_columns", "term_frequencies",
+           "frame_term_frequencies"]

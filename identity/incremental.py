@@ -13,23 +13,22 @@ whole, so their earlier links are weighed again beside the new ones.
 
 Merge protection needs counts over every record carrying a value (how many user ids or names
 share a phone): `carriers` are those records, so the screen sees the same counts as a full run.
-Term frequencies are computed by SQL over all records, with the engine's definition (share of
-records carrying each value).
+Term frequencies come from `engine.term_frequencies` over `ALL_RECORDS`, the same definition a
+full run applies to its frame.
 """
 from __future__ import annotations
 
 import duckdb
 import polars as pl
 
-from identity.blocking import rules_from_config
-from identity.comparisons import Comparison
+from identity.blocking import key_columns, rules_from_config
 
 # identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
 _IDENTIFIERS = ("user_id", "email", "phone", "social_handle", "order_id", "anonymous_id", "device_id")
-_ALL = "_inc_all"
+ALL_RECORDS = _ALL = "_inc_all"  # every stored record, the new ones in their fresh form
 
 
-def _register_all(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
+def register_records(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
     """Temp table `_inc_all`: every stored normalized record, replaced by its fresh version where
     new (DuckDB's own copy, spillable; never a Polars frame of everything)."""
     con.register("_inc_fresh", fresh.to_arrow())
@@ -41,7 +40,7 @@ def _register_all(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
     """)
 
 
-def _sharing_identifiers(con: duckdb.DuckDBPyConnection, seeds: str) -> str:
+def _sharing_identifiers(seeds: str) -> str:
     """SQL of (source, record_id) of records sharing an identifier value with relation `seeds`."""
     parts = []
     for col in _IDENTIFIERS:
@@ -70,18 +69,14 @@ def affected(
     con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame, settings, match_cols: list[str],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(subset, carriers): the records to re-resolve, and every record carrying one of their
-    identifier values (for merge protection's counts). `_register_all` must have run."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers(con, '_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
+    identifier values (for merge protection's counts). `register_records` must have run."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers('_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
     neighbours = []
-    email_local = "split_part(email, '@', 1) AS email_local, " if "email" in match_cols else ""
     for rule in rules_from_config(settings.match.blocking_rules, set(match_cols)):
-        keys = rule.key_sql()
-        key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
-        not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
-        using = ", ".join(f"k{j}" for j in range(len(keys)))
+        key_cols, not_null, using = key_columns(rule)
         neighbours.append(f"""
-            SELECT a.source, a.record_id FROM (SELECT source, record_id, {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM {_ALL})) a
-            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM (SELECT *, {email_local} 1 AS _x FROM _inc_fresh)) WHERE {not_null}) r
+            SELECT a.source, a.record_id FROM (SELECT source, record_id, {key_cols} FROM {_ALL}) a
+            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM _inc_fresh) WHERE {not_null}) r
             USING ({using})""")
     ring2 = " UNION ".join(["SELECT source, record_id FROM _inc_ring1", *neighbours])
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2)}")
@@ -89,24 +84,12 @@ def affected(
         SELECT a.*, m.customer_id FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)
         LEFT JOIN identity.record_map m USING (source, record_id)
     """).to_arrow_table())
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_subset AS SELECT * FROM _inc_affected")
     carriers = pl.from_arrow(con.sql(f"""
         WITH s AS (SELECT a.* FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)),
-             k AS ({_sharing_identifiers(con, 's')})
+             k AS ({_sharing_identifiers('s')})
         SELECT a.* FROM {_ALL} a SEMI JOIN k USING (source, record_id)
     """).to_arrow_table())
     return subset, carriers
-
-
-def term_frequencies_sql(con: duckdb.DuckDBPyConnection, comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
-    """The engine's term frequencies (share of records carrying each value) over `_inc_all`."""
-    out = {}
-    for col in sorted({c.tf_column for c in comparisons if c.tf_column}):
-        out[col] = pl.from_arrow(con.sql(f"""
-            SELECT {col} AS value, count(*) / sum(count(*)) OVER () AS tf FROM {_ALL}
-            WHERE {col} IS NOT NULL GROUP BY {col}
-        """).to_arrow_table())
-    return out
 
 
 def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> list[str]:
@@ -118,7 +101,7 @@ def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> 
 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_inc_ring1", "_inc_affected", "_inc_subset", _ALL):
+    for t in ("_inc_ring1", "_inc_affected", _ALL):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     try:
         con.unregister("_inc_fresh")

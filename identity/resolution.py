@@ -21,7 +21,7 @@ import polars as pl
 from config.identity import IdentitySettings, load_identity_settings
 from identity import incremental
 from identity.comparisons import NAMED_COLUMNS, comparisons_for
-from identity.engine import match_columns, run_engine, term_frequencies
+from identity.engine import frame_term_frequencies, match_columns, run_engine, term_frequencies
 from identity.graph import identifier_table, screen_values
 from identity.model import MatchModel
 from identity.parallel_normalize import normalize_groups
@@ -152,7 +152,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         if not settings.match.retrain:
             model = _stored_model(con)
         # value frequencies over every record, so full and incremental runs weigh a name alike
-        tf_tables = (term_frequencies(normalized, comparisons_for(match_columns(normalized)))
+        tf_tables = (frame_term_frequencies(con, normalized, comparisons_for(match_columns(normalized)))
                      if settings.match.term_frequency_adjustment else {})
         fresh = None
     else:
@@ -169,7 +169,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         steps["normalize"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
-            incremental._register_all(con, fresh)
+            incremental.register_records(con, fresh)
             cols = incremental.match_columns_sql(con, [c for c in fresh.columns if c in NAMED_COLUMNS])
             subset, carriers = incremental.affected(con, fresh, settings, cols)
             utc = [pl.col("event_time").dt.convert_time_zone("UTC")]
@@ -177,7 +177,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
             carriers = carriers.with_columns(utc).with_row_index("rec")
             screened = screen_values(identifier_table(carriers, settings.deterministic.priority), carriers,
                                      settings.deterministic)
-            tf_tables = (incremental.term_frequencies_sql(con, comparisons_for(cols))
+            tf_tables = (term_frequencies(con, incremental.ALL_RECORDS, comparisons_for(cols))
                          if settings.match.term_frequency_adjustment else {})
         finally:
             incremental.cleanup(con)

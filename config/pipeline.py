@@ -1,4 +1,5 @@
-"""Settings of the whole-pipeline run (`config/pipeline.yaml`): schedule, retries, run lock, snapshots.
+"""Settings of the whole-pipeline run (`config/pipeline.yaml`): schedule, retries, run lock, snapshots,
+and the executor (embedded, or partitions mapped over a Dask cluster).
 
 Checked when loaded, so a typo in the cron expression or time zone fails at `cdp config check`
 rather than at 2 a.m. when the scheduler first tries to use it.
@@ -9,7 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.loader import load_config
 
@@ -72,6 +75,58 @@ class SnapshotSettings(BaseModel):
     keep: int = Field(3, ge=1)
 
 
+EXECUTORS = ("local", "dask")
+
+
+class DaskSettings(BaseModel):
+    """Where the parts of a `dask` run go: an existing scheduler, or a local cluster of processes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # An existing scheduler, e.g. "tcp://10.0.0.5:8786" (its workers must see this home's folder).
+    address: str | None = None
+    # Else a `distributed.LocalCluster` of this many worker processes, one thread each.
+    local_workers: int | None = Field(None, ge=1, le=256)
+    # Memory limit of each local worker (Dask pauses, then restarts, a worker past it).
+    worker_memory: str = "4GiB"
+    # Parts per stage: about this many per worker, so a slow part does not hold the rest back.
+    parts_per_worker: int = Field(2, ge=1, le=64)
+
+    @field_validator("address")
+    @classmethod
+    def _valid_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if "://" not in value or not value.split("://", 1)[1]:
+            raise ValueError(f"a scheduler address looks like tcp://HOST:8786, got {value!r}")
+        return value
+
+    @field_validator("worker_memory")
+    @classmethod
+    def _valid_memory(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            if parse_bytes(value) < 256 * 2**20:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise ValueError(f"worker_memory is a size of at least 256MiB such as \"4GiB\", got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "DaskSettings":
+        if self.address and self.local_workers:
+            raise ValueError("give either dask.address (an existing scheduler) or dask.local_workers "
+                             "(a local cluster), not both")
+        return self
+
+    @property
+    def workers(self) -> int:
+        """Local workers to start: the configured number, else 2."""
+        return self.local_workers or 2
+
+
 class PipelineSettings(BaseModel):
     """The root of `config/pipeline.yaml`."""
 
@@ -82,6 +137,17 @@ class PipelineSettings(BaseModel):
     retry_delay_seconds: float = Field(30, ge=0)
     lock: LockSettings = Field(default_factory=LockSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    # `local`: every step in this process (the default). `dask`: naturally parallel stages mapped
+    # as Prefect tasks over a Dask cluster (`cdp run --executor dask` overrides this).
+    executor: Literal["local", "dask"] = "local"
+    dask: DaskSettings = Field(default_factory=DaskSettings)
+
+
+def check_executor(name: str) -> str:
+    """`name` if it is an executor, else a ValueError that lists them (for `--executor`)."""
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+    return name
 
 
 def load_pipeline_settings(path: Path | None = None) -> PipelineSettings:

@@ -44,3 +44,31 @@ def test_every_problem_is_listed_with_file_and_key(tmp_path):
     hints = {key: hint for _, key, hint in caught.value.problems}
     assert "IANA" in hints["schedule.timezone"]
     assert "spelling" in hints["snapshot"]
+
+
+def test_executor_defaults_to_embedded():
+    settings = load_pipeline_settings()
+    assert settings.executor == "local"
+    assert settings.dask.address is None and settings.dask.workers == 2
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"executor": "spark"}, "'local' or 'dask'"),
+    ({"dask": {"address": "tcp://h:8786", "local_workers": 2}}, "not both"),
+    ({"dask": {"address": "localhost"}}, "tcp://HOST:8786"),
+    ({"dask": {"local_workers": 0}}, "greater than or equal to 1"),
+    ({"dask": {"worker_memory": "lots"}}, "at least 256MiB"),
+    ({"dask": {"worker_memory": "10MB"}}, "at least 256MiB"),
+    ({"dask": {"workers": 2}}, "Extra inputs"),
+])
+def test_bad_executor_settings_are_named(data, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        PipelineSettings.model_validate(data)
+
+
+def test_executor_flag_names_the_choices():
+    from config.pipeline import check_executor
+
+    assert check_executor("dask") == "dask"
+    with pytest.raises(ValueError, match="unknown executor 'ray'; choose from local, dask"):
+        check_executor("ray")

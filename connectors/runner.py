@@ -26,6 +26,7 @@ from connectors.web import WebConnector
 from warehouse.connection import connect_home
 from warehouse.layout import HomeLayout
 from warehouse.loads import LoadResult, LoadWriter, ensure_load_tables, sweep_orphans
+from warehouse.partitions import MapParts
 from warehouse.raw_store import refresh_view, stream_files, view_select
 from warehouse.staging import ensure_staging_table
 from warehouse.sql import describe_error, quote_ident
@@ -184,25 +185,53 @@ class _Transient(Exception):
     """Internal: an input failed transiently (already recorded on the writer)."""
 
 
-def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
-                future_tolerance: timedelta) -> LoadResult:
-    """One load of one stream: every new input, committed together (see warehouse.loads).
-
-    Files up to half of `batch_bytes` (of text) are read whole and checked in groups of about
-    `batch_bytes`: one query per group, as per-file queries cost more than the checking itself for
-    many small daily files, and a bigger query runs on more threads. A bigger file or a SQL table is
-    checked batch by batch, so memory stays flat whatever the input size.
-    """
+def open_load(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
+              future_tolerance: timedelta) -> tuple[LoadWriter, dict[str, str]]:
+    """A stream's load writer and its check query per input format; a missing source folder is
+    the load's first error."""
     writer = LoadWriter(con, layout, connector.name, stream.raw_table(), stream.staging)
     future_limit = writer.started_at + future_tolerance
-    batch_bytes = connector.loading.batch_bytes
-    transient = False
     contract = connector.loading.contract(stream.name)
     checks = {fmt: _check_sql(stream, fmt, future_limit, contract) for fmt in ("ndjson", "csv", "sql")}
     folders = (connector.folder, *connector.extra_folders)
     if not any(f.is_dir() for f in folders) and not any(isinstance(i, SqlInput) for i in stream.inputs):
         writer.record_error(f"{connector.name}: source folder {connector.folder} does not exist: set "
                             f"{connector.name}.path in config/sources.yaml, or use --from SRC with SRC/{connector.name}/")
+    return writer, checks
+
+
+def failed_load(con: duckdb.DuckDBPyConnection, writer: LoadWriter, exc: Exception) -> LoadResult:
+    """The load rolled back and recorded as failed. The exception's text may quote a record's value
+    (DuckDB conversion errors do): the log and ops.loads.error get its type and where it happened only."""
+    message = describe_error(exc)
+    log.error("load of %s/%s failed: %s", writer.source, writer.table.name, message)
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+    return writer.fail(message)
+
+
+def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
+                future_tolerance: timedelta, map_parts: MapParts | None = None,
+                parts: int | None = None) -> LoadResult:
+    """One load of one stream: every new input, committed together (see warehouse.loads).
+
+    With `map_parts`, files are read and checked in about `parts` parts by that mapper (see
+    connectors.partitioned); the load commits here all the same.
+
+    Files up to half of `batch_bytes` (of text) are read whole and checked in groups of about
+    `batch_bytes`: one query per group, as per-file queries cost more than the checking itself for
+    many small daily files, and a bigger query runs on more threads. A bigger file or a SQL table is
+    checked batch by batch, so memory stays flat whatever the input size.
+    """
+    if map_parts is not None:
+        from connectors.partitioned import load_stream_in_parts
+
+        return load_stream_in_parts(con, layout, connector, stream, future_tolerance, map_parts, parts)
+    writer, checks = open_load(con, layout, connector, stream, future_tolerance)
+    batch_bytes = connector.loading.batch_bytes
+    transient = False
     # The next small file is read (pyarrow, off the GIL) on a helper thread while DuckDB checks
     # and writes the previous group: reading was ~15% of a 1M-event ingest, all of it serial.
     # At most one file is read ahead, so memory stays bounded by about one more file.
@@ -244,15 +273,7 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
             _flush_group(con, writer, group, fmt, checks[fmt])
         result = writer.commit()
     except Exception as exc:
-        # The exception's text may quote a record's value (DuckDB conversion errors do): the log
-        # and ops.loads.error get its type and where it happened only.
-        message = describe_error(exc)
-        log.error("load of %s/%s failed: %s", connector.name, stream.name, message)
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        return writer.fail(message)
+        return failed_load(con, writer, exc)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
     result.retryable = transient
@@ -260,8 +281,10 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
 
 
 def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = None,
-                  config: SourcesConfig | None = None) -> list[LoadResult]:
-    """Load every stream of one source into the warehouse at `home`."""
+                  config: SourcesConfig | None = None, map_parts: MapParts | None = None,
+                  parts: int | None = None) -> list[LoadResult]:
+    """Load every stream of one source into the warehouse at `home` (files read and checked by
+    `map_parts` in about `parts` parts when given; see `load_stream`)."""
     config = config or load_sources_config()
     connector = build_connector(name, config, Path(source_dir) if source_dir is not None else None, home)
     layout = HomeLayout(Path(home))
@@ -277,7 +300,7 @@ def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = N
         results = []
         for stream in connector.streams():
             refresh_view(con, layout, stream.raw_table())
-            results.append(load_stream(con, layout, connector, stream, tolerance))
+            results.append(load_stream(con, layout, connector, stream, tolerance, map_parts, parts))
         return results
     finally:
         con.close()

@@ -10,23 +10,31 @@ from config.loader import config_path
 from config.profiles import load_profiles_config
 from config.segments import load_segments_config
 from warehouse.connection import connect_home
+from warehouse.partitions import MapParts, work_dir
 
 
-def build_profiles(home: str | Path) -> dict:
+def build_profiles(home: str | Path, map_parts: MapParts | None = None, parts: int | None = None) -> dict:
     """Golden profiles, then traits (and the customer_360 view), then accounts (from group calls)
-    for the warehouse at `home`."""
+    for the warehouse at `home`. With `map_parts`, the per-customer work runs in `parts`
+    customer-id hash partitions (Parquet under HOME/_parts/, removed after); tables are written here."""
+    import shutil
+
     from profiles.accounts import build_accounts
     from profiles.golden import build_golden
     from profiles.traits import build_traits
 
     config = load_profiles_config()
+    work = work_dir(home, "profiles") if map_parts is not None else None
     con = connect_home(home)
     try:
-        golden = build_golden(con, config.golden)
+        golden = build_golden(con, config.golden, map_parts=map_parts, parts=parts,
+                              work=work / "golden" if work else None)
         traits = build_traits(con, config.traits, config_path("profiles"))
         accounts = build_accounts(con)
     finally:
         con.close()
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return {"golden": golden, "traits": traits, "accounts": accounts}
 
 

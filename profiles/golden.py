@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import duckdb
 
 from config.profiles import GOLDEN_ATTRIBUTES, GoldenConfig
 from profiles.expressions import quote_identifier as q
-from warehouse.sql import transaction
+from warehouse.partitions import MapParts, SqlPart, run_sql_part, write_partitions
+from warehouse.sql import quote_literal, transaction
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,37 @@ def require_tables(con: duckdb.DuckDBPyConnection, tables: list[str], hint: str)
         raise FileNotFoundError(f"the warehouse has no {', '.join(missing)} yet: {hint}")
 
 
-def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.datetime | None = None) -> dict:
-    """Rebuild `profiles.golden` from `identity.record_map` + `identity.normalized_records`."""
+def _golden_in_parts(con: duckdb.DuckDBPyConnection, map_parts: MapParts, parts: int, work: Path,
+                     staging_city: bool, statements: tuple[str, ...]) -> None:
+    """`_golden_new` from per-partition parts: each part gets its customers' records (with the
+    display spelling of their city), runs the same statements, and writes its rows."""
+    city = "d.city_display" if staging_city else "CAST(NULL AS VARCHAR)"
+    city_join = "LEFT JOIN _golden_city_display d USING (source, record_id)" if staging_city else ""
+    inputs = write_partitions(con, f"SELECT g.*, {city} AS _city_display FROM _golden_records g {city_join}",
+                              "customer_id", parts, work / "in")
+    setup = ["CREATE TEMP TABLE _golden_records AS SELECT * EXCLUDE (_city_display) FROM _part_input"]
+    if staging_city:
+        setup.append("CREATE TEMP TABLE _golden_city_display AS SELECT source, record_id, _city_display AS "
+                     "city_display FROM _part_input WHERE city IS NOT NULL")
+    jobs = [SqlPart(path, (*setup, *statements), "_golden_new", str(work / "out" / f"part{i}.parquet"))
+            for i, path in enumerate(inputs)]
+    outputs = map_parts(run_sql_part, jobs)
+    if not outputs:  # no customer at all: the statements over the (empty) records
+        for statement in statements:
+            con.execute(statement)
+        return
+    files = "[" + ", ".join(quote_literal(o) for o in outputs) + "]"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_new AS SELECT * FROM read_parquet({files})")
+
+
+def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.datetime | None = None,
+                 map_parts: MapParts | None = None, parts: int | None = None,
+                 work: Path | None = None) -> dict:
+    """Rebuild `profiles.golden` from `identity.record_map` + `identity.normalized_records`.
+
+    With `map_parts`, a customer's survivorship and identifier lists are computed in one of `parts`
+    customer-id hash partitions (written under `work` as Parquet, one part each); the rows are the
+    same as the embedded build's, which the previous checksums and the table write here meet."""
     require_tables(con, ["identity.record_map", "identity.normalized_records"],
                    "run `cdp resolve --home HOME` first")
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -140,19 +171,13 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
         f"list_sort(list_distinct(list({q(col_name)}))) AS {q(list_name)}"
         for list_name, col_name in IDENTIFIER_LISTS.items()
     ]
-    con.execute(
-        f"""
+    ids_sql = f"""
         CREATE OR REPLACE TEMP TABLE _golden_ids AS
         SELECT customer_id, count(*) AS record_count,
                list_sort(list_distinct(list(source))) AS sources, {', '.join(lists)}
         FROM _golden_records GROUP BY customer_id
         """
-    )
-    checksum_fields = [a for a in GOLDEN_ATTRIBUTES] + list(IDENTIFIER_LISTS)
-    checksum = "sha256(CAST(to_json(struct_pack(" + ", ".join(f"{q(f)} := {q(f)}" for f in checksum_fields) + ")) AS VARCHAR))"
-    had_previous = bool(_existing_columns(con, GOLDEN_TABLE))
-    con.execute(
-        f"""
+    new_sql = f"""
         CREATE OR REPLACE TEMP TABLE _golden_new AS
         WITH chosen AS (
             SELECT c.customer_id, {', '.join(selects)}
@@ -164,7 +189,14 @@ def build_golden(con: duckdb.DuckDBPyConnection, config: GoldenConfig, now: dt.d
         SELECT chosen.*, i.record_count, i.sources, {', '.join('i.' + q(n) for n in IDENTIFIER_LISTS)}
         FROM chosen LEFT JOIN _golden_ids i USING (customer_id)
         """
-    )
+    if map_parts is None or work is None:
+        con.execute(ids_sql)
+        con.execute(new_sql)
+    else:
+        _golden_in_parts(con, map_parts, parts or 1, work, staging_city, (ids_sql, new_sql))
+    checksum_fields = [a for a in GOLDEN_ATTRIBUTES] + list(IDENTIFIER_LISTS)
+    checksum = "sha256(CAST(to_json(struct_pack(" + ", ".join(f"{q(f)} := {q(f)}" for f in checksum_fields) + ")) AS VARCHAR))"
+    had_previous = bool(_existing_columns(con, GOLDEN_TABLE))
     previous = (
         f"LEFT JOIN (SELECT customer_id, profile_checksum AS _prev_sum, updated_at AS _prev_at FROM {GOLDEN_TABLE}) p "
         "USING (customer_id)" if had_previous else ""

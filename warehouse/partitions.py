@@ -17,6 +17,9 @@ dies: it writes under a temporary name and renames, so a rerun overwrites the sa
 from __future__ import annotations
 
 import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -88,3 +91,73 @@ def group_by_weight(items: Iterable[tuple[T, int]], parts: int) -> list[list[T]]
         loads[lightest] += max(listed[index][1], 0)
         members[lightest].append(index)
     return [[listed[i][0] for i in sorted(group)] for group in members if group]
+
+
+# -- SQL over Parquet parts ---------------------------------------------------------------------
+
+PART_INPUT = "_part_input"
+
+
+@dataclass(frozen=True)
+class SqlPart:
+    """A part that is SQL over Parquet (a file or a glob): in a fresh in-memory DuckDB it is the view
+    `_part_input`, `statements` run in order, and the table or view `result` is written to `out`."""
+
+    input: str
+    statements: tuple[str, ...]
+    result: str
+    out: str
+    memory_limit: str | None = None
+
+
+def run_sql_part(part: SqlPart) -> str:
+    """Run one SqlPart (module-level and pure: any worker can run it); returns the output path.
+    Written under a temporary name and renamed, so a part run twice leaves one whole file."""
+    import duckdb
+
+    from warehouse.sql import quote_ident, quote_literal
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        if part.memory_limit:
+            con.execute("SET memory_limit = ?", [part.memory_limit])
+        con.execute(f"CREATE VIEW {PART_INPUT} AS SELECT * FROM read_parquet({quote_literal(part.input)}, "
+                    "hive_partitioning = false)")
+        for statement in part.statements:
+            con.execute(statement)
+        out = Path(part.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        con.execute(f"COPY {quote_ident(part.result)} TO {quote_literal(str(tmp))} (FORMAT parquet)")
+        os.replace(tmp, out)
+        return str(out)
+    finally:
+        con.close()
+
+
+def write_partitions(con, select_sql: str, key: str, parts: int, out_dir: Path,
+                     params: Sequence = ()) -> list[str]:
+    """Rows of `select_sql` written as Parquet, one file per hash partition of column `key`
+    (`partition_sql`); returns a glob per partition that got rows, in partition order (DuckDB may
+    write a partition as several files). One scan of the input, whatever the number of parts."""
+    from warehouse.sql import quote_ident, quote_literal
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"COPY (SELECT *, {partition_sql(quote_ident(key), parts)} AS _part FROM ({select_sql})) "
+        f"TO {quote_literal(str(out_dir))} (FORMAT parquet, PARTITION_BY (_part), OVERWRITE_OR_IGNORE)",
+        list(params))
+    found = sorted(out_dir.glob("_part=*"), key=lambda p: int(p.name.split("=")[1]))
+    return [str(p / "*.parquet") for p in found if any(p.glob("*.parquet"))]
+
+
+def work_dir(home: str | Path, stage: str) -> Path:
+    """A fresh folder for one stage's part files under `HOME/_parts/` (the caller removes it)."""
+    import secrets
+
+    path = Path(home) / "_parts" / f"{stage}-{secrets.token_hex(4)}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path

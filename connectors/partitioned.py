@@ -32,7 +32,7 @@ from connectors.base import Connector, PendingInput, Stream
 from connectors.readers import UnreadableInputError
 from warehouse.layout import HomeLayout
 from warehouse.loads import LoadResult
-from warehouse.partitions import MapParts, local_map
+from warehouse.partitions import MapParts, local_map, part_connection
 from warehouse.raw_store import sql_literal, tmp_root
 
 
@@ -95,12 +95,8 @@ def check_part(part: CheckPart) -> CheckedPart:
     out_dir = Path(part.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = CheckedPart(part.number)
-    con = duckdb.connect()
+    con = part_connection(part.memory_limit)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        if part.memory_limit:
-            con.execute("SET memory_limit = ?", [part.memory_limit])
         if part.streamed:
             (read,) = part.files
             outputs = []

@@ -110,19 +110,25 @@ class SqlPart:
     memory_limit: str | None = None
 
 
+def part_connection(memory_limit: str | None = None):
+    """The in-memory DuckDB a part works in: UTC like the warehouse, quiet, within `memory_limit`."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    return con
+
+
 def run_sql_part(part: SqlPart) -> str:
     """Run one SqlPart (module-level and pure: any worker can run it); returns the output path.
     Written under a temporary name and renamed, so a part run twice leaves one whole file."""
-    import duckdb
-
     from warehouse.sql import quote_ident, quote_literal
 
-    con = duckdb.connect()
+    con = part_connection(part.memory_limit)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        if part.memory_limit:
-            con.execute("SET memory_limit = ?", [part.memory_limit])
         con.execute(f"CREATE VIEW {PART_INPUT} AS SELECT * FROM read_parquet({quote_literal(part.input)}, "
                     "hive_partitioning = false)")
         for statement in part.statements:

@@ -19,7 +19,6 @@ full run applies to its frame.
 from __future__ import annotations
 
 import duckdb
-import polars as pl
 
 from identity.blocking import key_columns, rules_from_config
 
@@ -28,15 +27,14 @@ _IDENTIFIERS = ("user_id", "email", "phone", "social_handle", "order_id", "anony
 ALL_RECORDS = _ALL = "_inc_all"  # every stored record, the new ones in their fresh form
 
 
-def register_records(con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame) -> None:
-    """Temp table `_inc_all`: every stored normalized record, replaced by its fresh version where
-    new (DuckDB's own copy, spillable; never a Polars frame of everything)."""
-    con.register("_inc_fresh", fresh.to_arrow())
-    cols = ", ".join(f'"{c}"' for c in fresh.columns)
+def register_records(con: duckdb.DuckDBPyConnection, fresh: str) -> None:
+    """View `_inc_all`: every stored normalized record, replaced by its fresh version (temp table
+    `fresh`) where new. A view, not a copy: at millions of records a copy cost more than the few
+    scans the run makes through it."""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {_ALL} AS
-        SELECT {cols} FROM identity.normalized_records n ANTI JOIN _inc_fresh f USING (source, record_id)
-        UNION ALL BY NAME SELECT {cols} FROM _inc_fresh
+        CREATE OR REPLACE TEMP VIEW {_ALL} AS
+        SELECT * FROM identity.normalized_records n ANTI JOIN {fresh} f USING (source, record_id)
+        UNION ALL BY NAME SELECT * FROM {fresh}
     """)
 
 
@@ -65,11 +63,9 @@ def _with_customers(keys_sql: str) -> str:
     """
 
 
-def affected(
-    con: duckdb.DuckDBPyConnection, fresh: pl.DataFrame, settings, match_cols: list[str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(subset, carriers): the records to re-resolve, and every record carrying one of their
-    identifier values (for merge protection's counts). `register_records` must have run."""
+def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], out: str, carriers: str) -> None:
+    """Temp tables `out`, the records to re-resolve, and `carriers`, every record carrying one of
+    their identifier values (for merge protection's counts). `register_records` must have run."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers('_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
     neighbours = []
     for rule in rules_from_config(settings.match.blocking_rules, set(match_cols)):
@@ -80,16 +76,13 @@ def affected(
             USING ({using})""")
     ring2 = " UNION ".join(["SELECT source, record_id FROM _inc_ring1", *neighbours])
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2)}")
-    subset = pl.from_arrow(con.sql(f"""
-        SELECT a.*, m.customer_id FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)
-        LEFT JOIN identity.record_map m USING (source, record_id)
-    """).to_arrow_table())
-    carriers = pl.from_arrow(con.sql(f"""
-        WITH s AS (SELECT a.* FROM {_ALL} a SEMI JOIN _inc_affected USING (source, record_id)),
-             k AS ({_sharing_identifiers('s')})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT a.* FROM {_ALL} a "
+                f"SEMI JOIN _inc_affected USING (source, record_id)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {carriers} AS
+        WITH k AS ({_sharing_identifiers(out)})
         SELECT a.* FROM {_ALL} a SEMI JOIN k USING (source, record_id)
-    """).to_arrow_table())
-    return subset, carriers
+    """)
 
 
 def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> list[str]:
@@ -101,9 +94,6 @@ def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> 
 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_inc_ring1", "_inc_affected", _ALL):
+    for t in ("_inc_ring1", "_inc_affected", "_inc_carriers"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    try:
-        con.unregister("_inc_fresh")
-    except Exception:  # noqa: BLE001 - not registered
-        pass
+    con.execute(f"DROP VIEW IF EXISTS {_ALL}")

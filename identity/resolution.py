@@ -8,6 +8,7 @@ stored model; everything else keeps its assignment untouched.
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -21,14 +22,16 @@ import polars as pl
 from config.identity import IdentitySettings, load_identity_settings
 from identity import incremental
 from identity.comparisons import NAMED_COLUMNS, comparisons_for
-from identity.engine import frame_term_frequencies, match_columns, run_engine, term_frequencies
-from identity.graph import identifier_table, screen_values
+from identity import rows as rows_module
+from identity.engine import match_columns, run_engine, term_frequencies
 from identity.model import MatchModel
+from identity.normalize import INPUT_COLUMNS, OUTPUT_SCHEMA, normalize_frame
 from identity.parallel_normalize import normalize_groups
 from identity.protection import mask_identifier
 from identity.schema import ensure_identity_tables, table_exists
-from identity.stable_ids import assign_customer_ids
+from identity.stable_ids import assign_customer_ids_sql
 from warehouse.connection import connect_home
+from warehouse.partitions import MapParts
 
 
 @dataclass
@@ -58,27 +61,9 @@ def _new_run_id() -> str:
     return "res_" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "_" + uuid.uuid4().hex[:6]
 
 
-def normalize_staging(staging: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
-    """normalize_frame per default phone region (from config, per source), on every core when large."""
-    by_region: dict[str | None, list[str]] = {}
-    for source in staging["source"].unique().sort().to_list():
-        by_region.setdefault(settings.default_region.get(source), []).append(source)
-    groups = [(staging.filter(pl.col("source").is_in(sources)), region) for region, sources in by_region.items()]
-    return normalize_groups(groups)
-
-
-def _read_staging(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    if not table_exists(con, "staging", "customer_records"):
-        raise FileNotFoundError(
-            "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
-        )
-    return pl.from_arrow(con.execute("SELECT * FROM staging.customer_records").to_arrow_table())
-
-
-def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    con.register("_frame", frame.to_arrow())
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
-    con.unregister("_frame")
+def _keyed(records: pl.DataFrame, recs: pl.Series, prefix: str) -> pl.DataFrame:
+    keys = records.select("source", "record_id")
+    return keys.gather(recs).rename({"source": f"{prefix}_source", "record_id": f"{prefix}_record_id"})
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -90,9 +75,100 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     con.unregister("_frame")
 
 
-def _keyed(records: pl.DataFrame, recs: pl.Series, prefix: str) -> pl.DataFrame:
-    keys = records.select("source", "record_id")
-    return keys.gather(recs).rename({"source": f"{prefix}_source", "record_id": f"{prefix}_record_id"})
+def normalize_staging(staging: pl.DataFrame, settings: IdentitySettings,
+                      map_parts: MapParts | None = None) -> pl.DataFrame:
+    """normalize_frame per default phone region (from config, per source), on every core when large.
+
+    With `map_parts` (a scale-out executor's map), each region's records go out in parts of at most
+    PART_RECORDS, each normalized where the executor runs it."""
+    by_region: dict[str | None, list[str]] = {}
+    for source in staging["source"].unique().sort().to_list():
+        by_region.setdefault(settings.default_region.get(source), []).append(source)
+    groups = [(staging.filter(pl.col("source").is_in(sources)), region) for region, sources in by_region.items()]
+    if map_parts is None:
+        return normalize_groups(groups)
+    items = [(_to_ipc(frame.slice(offset, PART_RECORDS)), region) for frame, region in groups
+             for offset in range(0, frame.height, PART_RECORDS)]
+    parts = [pl.read_ipc(io.BytesIO(payload)) for payload in map_parts(normalize_part, items)]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=OUTPUT_SCHEMA)
+
+
+PART_RECORDS = 250_000
+
+
+def _to_ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    return buffer.getvalue()
+
+
+def normalize_part(item: tuple[bytes, str | None]) -> bytes:
+    """One part of `normalize_staging` (Arrow IPC in and out): what a scale-out worker runs."""
+    payload, region = item
+    return _to_ipc(normalize_frame(pl.read_ipc(io.BytesIO(payload)), default_region=region))
+
+
+# staging columns normalize_frame reads for a record's identity (the rest: record_id, event_time)
+_RAW_COLUMNS = tuple(c for c in INPUT_COLUMNS if c not in ("stream", "record_id", "record_type", "event_time", "load_id"))
+_RAW_KEY = ", ".join(f'"{c}"' for c in _RAW_COLUMNS)
+_ANY_RAW = ", ".join(f'any_value("{c}") AS "{c}"' for c in _RAW_COLUMNS)
+
+
+def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: IdentitySettings, out: str,
+                   map_parts: MapParts | None = None) -> int:
+    """Temp table `out` (identity.normalized_records' columns, sorted by source, record_id): the
+    staging rows of `staging_sql`, normalized. Each distinct raw identity tuple is normalized once
+    (events repeat their visitor's fields) and joined back to its records inside DuckDB, so the
+    records themselves never become a Polars frame. Returns the number of records."""
+    key = f"hash({_RAW_KEY}) AS k1, hash({', '.join(reversed(_RAW_KEY.split(', ')))}, 'k2') AS k2"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _id_raw AS SELECT source, record_id, event_time, {key} FROM ({staging_sql})")
+    tuples = pl.from_arrow(con.sql(f"""
+        SELECT k1, k2, {_ANY_RAW} FROM (SELECT {key}, {_RAW_KEY} FROM ({staging_sql})) GROUP BY k1, k2 ORDER BY k1, k2
+    """).to_arrow_table())
+    # the tuple's number rides through normalize_frame in record_id, which it passes on untouched
+    tuples = tuples.with_row_index("_tuple").with_columns(pl.col("_tuple").cast(pl.Utf8).alias("record_id"))
+    normalized = normalize_staging(tuples.drop("k1", "k2", "_tuple"), settings, map_parts)
+    normalized = normalized.with_columns(pl.col("record_id").cast(pl.UInt32).alias("_tuple")).join(
+        tuples.select("_tuple", "k1", "k2"), on="_tuple").drop("_tuple", "record_id", "event_time")
+    del tuples
+    con.register("_id_tuples", normalized.to_arrow())
+    cols = ", ".join(f't."{c}"' for c in OUTPUT_SCHEMA if c not in ("source", "record_id", "event_time"))
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {out} AS
+            SELECT t.source, r.record_id, timezone('UTC', r.event_time) AS event_time, {cols}
+            FROM _id_raw r JOIN _id_tuples t USING (k1, k2) ORDER BY t.source, r.record_id
+        """)
+    finally:
+        con.unregister("_id_tuples")
+        con.execute("DROP TABLE IF EXISTS _id_raw")
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+_LATEST_STAGING = """
+    SELECT * FROM staging.customer_records
+    QUALIFY row_number() OVER (PARTITION BY source, record_id ORDER BY rowid DESC) = 1"""
+
+
+def _staging_sql(con: duckdb.DuckDBPyConnection, new_only: bool) -> str:
+    """SQL of the staging rows to resolve: one per (source, record_id), the latest; only records not
+    yet mapped when `new_only`."""
+    if not table_exists(con, "staging", "customer_records"):
+        raise FileNotFoundError(
+            "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
+        )
+    repeated = con.execute("SELECT count(*) > count(DISTINCT (source, record_id)) FROM staging.customer_records"
+                           ).fetchall()[0][0]
+    base = _LATEST_STAGING if repeated else "SELECT * FROM staging.customer_records"
+    if new_only:
+        return f"SELECT s.* FROM ({base}) s ANTI JOIN identity.record_map m USING (source, record_id)"
+    return base
+
+
+def _insert_sql(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM ({select_sql})")
 
 
 def resolve(
@@ -100,10 +176,12 @@ def resolve(
     mode: str = "incremental",
     settings: IdentitySettings | None = None,
     debug: bool | None = None,
+    map_parts: MapParts | None = None,
 ) -> ResolveSummary:
     """Resolve staging records into customers; `mode` is "full" or "incremental".
 
-    An incremental run on a warehouse that was never resolved is a full run.
+    An incremental run on a warehouse that was never resolved is a full run. `map_parts` is a
+    scale-out executor's map (warehouse.partitions): normalization parts run where it sends them.
     """
     if mode not in ("full", "incremental"):
         raise ValueError(f"mode must be 'full' or 'incremental', not {mode!r}")
@@ -113,99 +191,96 @@ def resolve(
     own = not isinstance(home_or_con, duckdb.DuckDBPyConnection)
     con = connect_home(home_or_con) if own else home_or_con
     try:
-        return _resolve(con, mode, settings)
+        return _resolve(con, mode, settings, map_parts)
     finally:
+        incremental.cleanup(con)
+        con.execute("DROP VIEW IF EXISTS _id_prev")
+        for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_inc_fresh"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        rows_module.drop(con)
         if own:
             con.close()
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings) -> ResolveSummary:
+def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings,
+             map_parts: MapParts | None) -> ResolveSummary:
     run_id = _new_run_id()
     started = _now()
     steps: dict[str, float] = {}
     ensure_identity_tables(con)
     t = time.perf_counter()
-    if not table_exists(con, "staging", "customer_records"):
-        _read_staging(con)  # raises the "run cdp ingest first" error
+    staging_sql = _staging_sql(con, new_only=False)
     resolved_before = con.execute("SELECT count(*) FROM identity.record_map").fetchall()[0][0]
     if resolved_before == 0 or not table_exists(con, "identity", "normalized_records"):
         mode = "full"
     model = None
     screened = None
     if mode == "full":
-        staging = _read_staging(con).unique(subset=["source", "record_id"], keep="last", maintain_order=True)
-        previous = pl.from_arrow(con.sql(
-            "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map").to_arrow_table())
-        steps["read_staging"] = time.perf_counter() - t
-        t = time.perf_counter()
-        normalized = normalize_staging(staging, settings).sort("source", "record_id")
-        new_count = staging.join(previous, on=["source", "record_id"], how="anti").height
-        del staging
+        normalize_into(con, staging_sql, settings, "_id_normalized", map_parts)
+        new_count = con.execute("SELECT count(*) FROM _id_normalized ANTI JOIN identity.record_map "
+                                "USING (source, record_id)").fetchall()[0][0]
         steps["normalize"] = time.perf_counter() - t
-        # the customer id joined on the keys alone, then added as a column: the record columns are
-        # shared with `normalized`, not copied (a full join held every record twice)
-        ids = normalized.select("source", "record_id").join(
-            previous.select("source", "record_id", "customer_id"), on=["source", "record_id"], how="left",
-            maintain_order="left")
-        subset = normalized.with_columns(ids["customer_id"]).with_row_index("rec")
-        del ids
+        t = time.perf_counter()
         if not settings.match.retrain:
             model = _stored_model(con)
-        # value frequencies over every record, so full and incremental runs weigh a name alike
-        tf_tables = (frame_term_frequencies(con, normalized, comparisons_for(match_columns(normalized)))
-                     if settings.match.term_frequency_adjustment else {})
-        fresh = None
+        subset_relation, all_records = "_id_normalized", "_id_normalized"
+        con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT source, record_id, customer_id, "
+                    "first_assigned_at FROM identity.record_map")
     else:
         # only the new staging rows are read and normalized; what they touch is found in SQL
-        fresh_staging = pl.from_arrow(con.sql(
-            "SELECT s.* FROM staging.customer_records s ANTI JOIN identity.record_map m USING (source, record_id)"
-        ).to_arrow_table()).unique(subset=["source", "record_id"], keep="last", maintain_order=True)
-        new_count = fresh_staging.height
-        steps["read_staging"] = time.perf_counter() - t
+        new_count = normalize_into(con, _staging_sql(con, new_only=True), settings, "_inc_fresh", map_parts)
+        steps["normalize"] = time.perf_counter() - t
         if new_count == 0:
             return _finish_noop(con, run_id, started, steps)
         t = time.perf_counter()
-        fresh = normalize_staging(fresh_staging, settings).sort("source", "record_id")
-        steps["normalize"] = time.perf_counter() - t
-        t = time.perf_counter()
-        try:
-            incremental.register_records(con, fresh)
-            cols = incremental.match_columns_sql(con, [c for c in fresh.columns if c in NAMED_COLUMNS])
-            subset, carriers = incremental.affected(con, fresh, settings, cols)
-            utc = [pl.col("event_time").dt.convert_time_zone("UTC")]
-            subset = subset.with_columns(utc).sort("source", "record_id").with_row_index("rec")
-            carriers = carriers.with_columns(utc).with_row_index("rec")
-            screened = screen_values(identifier_table(carriers, settings.deterministic.priority), carriers,
-                                     settings.deterministic)
-            tf_tables = (term_frequencies(con, incremental.ALL_RECORDS, comparisons_for(cols))
-                         if settings.match.term_frequency_adjustment else {})
-        finally:
-            incremental.cleanup(con)
-        previous = pl.from_arrow(con.sql(
-            "SELECT source, record_id, customer_id, first_assigned_at FROM identity.record_map "
-            "WHERE customer_id IS NOT NULL").to_arrow_table()).join(
-            subset.select("source", "record_id"), on=["source", "record_id"], how="semi")
+        incremental.register_records(con, "_inc_fresh")
+        cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
+        incremental.affected(con, settings, cols, out="_id_subset", carriers="_inc_carriers")
+        screened = rows_module.screen(rows_module.distinct_rows(
+            con, "_inc_carriers", rows_module.row_columns(con, "_inc_carriers")), settings.deterministic)
+        subset_relation, all_records = "_id_subset", incremental.ALL_RECORDS
+        con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT m.source, m.record_id, m.customer_id, "
+                    "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "
+                    "WHERE m.customer_id IS NOT NULL")
         model = _stored_model(con)
-        steps["affected_set"] = time.perf_counter() - t
-    local = subset.drop("rec").with_row_index("rec")
-    result = run_engine(local, settings, model=model, screened=screened, tf_tables=tf_tables, con=con)
+    identity_rows = rows_module.collapse(con, subset_relation, settings.deterministic, screened)
+    local = identity_rows.rows
+    # value frequencies over every record, so full and incremental runs weigh a name alike
+    tf_tables = (term_frequencies(con, all_records, comparisons_for(match_columns(local)))
+                 if settings.match.term_frequency_adjustment else {})
+    steps["identity_rows"] = time.perf_counter() - t
+    result = run_engine(local, settings, model=model, screened=identity_rows.screened, tf_tables=tf_tables, con=con)
     steps.update(result.steps)
 
     t = time.perf_counter()
-    assignment = local.select("source", "record_id", pl.Series("cluster", result.labels).cast(pl.Int64))
-    prev_subset = previous.join(local.select("source", "record_id"), on=["source", "record_id"], how="semi")
+    # every record follows its row's cluster; a record of a row that can never link is its own
+    con.register("_id_row_labels", pl.DataFrame({
+        "rec": local["rec"], "cluster": result.labels.cast(pl.Int64)}).to_arrow())
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _id_assignment AS
+            SELECT m.source, m.record_id, l.cluster FROM {rows_module.MEMBERS} m JOIN _id_row_labels l USING (rec)
+            WHERE NOT m.per_record
+            UNION ALL
+            SELECT source, record_id, {local.height} + row_number() OVER (ORDER BY source, record_id) AS cluster
+            FROM {rows_module.MEMBERS} WHERE per_record
+        """)
+    finally:
+        con.unregister("_id_row_labels")
     used = set(pl.from_arrow(con.execute(
         "SELECT customer_id FROM identity.customers UNION SELECT old_customer_id FROM identity.id_history "
         "UNION SELECT new_customer_id FROM identity.id_history"
     ).to_arrow_table())["customer_id"].to_list())
-    mapping, history = assign_customer_ids(assignment, prev_subset, used)
+    mapping, history = assign_customer_ids_sql(con, "_id_assignment", "_id_prev", used)
     now = _now()
-    record_map = (
-        assignment.join(mapping, on="cluster")
-        .join(prev_subset.select("source", "record_id", "first_assigned_at"), on=["source", "record_id"], how="left")
-        .select("source", "record_id", "customer_id",
-                pl.col("first_assigned_at").fill_null(pl.lit(now)), pl.lit(run_id).alias("run_id"))
-    )
+    con.register("_id_mapping", mapping.to_arrow())
+    # built before the transaction replaces the map it reads the first assignment times from
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _id_new_map AS
+        SELECT a.source, a.record_id, c.customer_id, coalesce(p.first_assigned_at, ?::TIMESTAMP) AS first_assigned_at,
+               '{run_id}' AS run_id
+        FROM _id_assignment a JOIN _id_mapping c USING (cluster) LEFT JOIN _id_prev p USING (source, record_id)
+        ORDER BY a.source, a.record_id""", [now])
     steps["stable_ids"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -217,6 +292,15 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         pl.lit(None, pl.Float64).alias("match_probability"), pl.lit(None, pl.Float64).alias("match_weight"),
         pl.lit(run_id).alias("run_id"),
     )
+    # the records of one row share its identifiers: a star from its first record, typed by the best one
+    con.register("_id_row_firsts", local.filter(pl.col("link_type").is_not_null() & (pl.col("records") > 1))
+                 .select("rec", "source", "record_id", "link_type").to_arrow())
+    row_edges_sql = f"""
+        SELECT f.source AS left_source, f.record_id AS left_record_id, m.source AS right_source,
+               m.record_id AS right_record_id, 'deterministic' AS edge_kind, f.link_type AS identifier_type,
+               NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
+        FROM {rows_module.MEMBERS} m JOIN _id_row_firsts f USING (rec)
+        WHERE NOT (m.source = f.source AND m.record_id = f.record_id)"""
     pe = result.probabilistic_edges
     prob_edges = pl.concat([
         _keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right"),
@@ -233,36 +317,41 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         rj["value"].map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value"),
         rj["match_probability"], rj["reason"], pl.lit(run_id).alias("run_id"),
     )
+    # the records of a row that can never link share only refused values: the refusals, as star edges
+    within = identity_rows.refused_within
+    con.register("_id_refused_within", within.join(local.select("rec", "source", "record_id"), on="rec").with_columns(
+        pl.col("value").map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value")).to_arrow())
+    refused_within_sql = f"""
+        SELECT w.source AS left_source, w.record_id AS left_record_id, m.source AS right_source,
+               m.record_id AS right_record_id, 'deterministic' AS edge_kind, w.identifier_type, w.masked_value,
+               NULL::DOUBLE AS match_probability, w.reason, '{run_id}' AS run_id
+        FROM {rows_module.MEMBERS} m JOIN _id_refused_within w USING (rec)
+        WHERE m.per_record AND NOT (m.source = w.source AND m.record_id = w.record_id)"""
     steps["edge_tables"] = time.perf_counter() - t
     t = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         if mode == "full":
-            _replace(con, "identity.normalized_records", normalized)
-        else:
-            con.register("_fresh_keys", fresh.select("source", "record_id").to_arrow())
-            con.execute("DELETE FROM identity.normalized_records WHERE (source, record_id) IN "
-                        "(SELECT (source, record_id) FROM _fresh_keys)")
-            con.unregister("_fresh_keys")
-            _insert(con, "identity.normalized_records", fresh)
-        if mode == "full":
-            for table, frame in (("identity.record_map", record_map), ("identity.edges", det_edges),
-                                 ("identity.rejected_edges", rejected), ("identity.edge_comparisons", comparisons)):
+            con.execute("CREATE OR REPLACE TABLE identity.normalized_records AS SELECT * FROM _id_normalized")
+            for table in ("identity.record_map", "identity.edges", "identity.rejected_edges",
+                          "identity.edge_comparisons"):
                 con.execute(f"DELETE FROM {table}")
-                _insert(con, table, frame)
-            _insert(con, "identity.edges", prob_edges)
         else:
-            con.register("_touched", local.select("source", "record_id").to_arrow())
-            con.execute("DELETE FROM identity.record_map WHERE (source, record_id) IN (SELECT (source, record_id) FROM _touched)")
+            con.execute("DELETE FROM identity.normalized_records WHERE (source, record_id) IN "
+                        "(SELECT (source, record_id) FROM _inc_fresh)")
+            _insert_sql(con, "identity.normalized_records", "SELECT * FROM _inc_fresh")
+            con.execute("DELETE FROM identity.record_map WHERE (source, record_id) IN "
+                        "(SELECT (source, record_id) FROM _id_subset)")
             for table in ("identity.edges", "identity.rejected_edges", "identity.edge_comparisons"):
                 con.execute(f"DELETE FROM {table} WHERE (left_source, left_record_id) IN "
-                            f"(SELECT (source, record_id) FROM _touched)")
-            con.unregister("_touched")
-            _insert(con, "identity.record_map", record_map)
-            _insert(con, "identity.edges", det_edges)
-            _insert(con, "identity.edges", prob_edges)
-            _insert(con, "identity.rejected_edges", rejected)
-            _insert(con, "identity.edge_comparisons", comparisons)
+                            f"(SELECT (source, record_id) FROM _id_subset)")
+        con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map")
+        _insert(con, "identity.edges", det_edges)
+        _insert_sql(con, "identity.edges", row_edges_sql)
+        _insert(con, "identity.edges", prob_edges)
+        _insert(con, "identity.rejected_edges", rejected)
+        _insert_sql(con, "identity.rejected_edges", refused_within_sql)
+        _insert(con, "identity.edge_comparisons", comparisons)
         _insert(con, "identity.id_history", history.with_columns(
             pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
         _rebuild_customers(con, run_id)
@@ -272,18 +361,23 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
             _insert(con, "identity.match_weight_histogram", result.histogram.with_columns(
                 pl.lit(run_id).alias("run_id"), pl.lit(settings.match.threshold).alias("threshold")))
         steps["write_tables"] = time.perf_counter() - t
+        rejected_count = con.execute("SELECT count(*) FROM identity.rejected_edges WHERE run_id = ?",
+                                     [run_id]).fetchall()[0][0]
+        row_edges = con.execute(f"SELECT count(*) FROM identity.edges WHERE run_id = ? AND edge_kind = "
+                                f"'deterministic'", [run_id]).fetchall()[0][0]
         summary = ResolveSummary(
             run_id=run_id, mode=mode,
             records=con.execute("SELECT count(*) FROM identity.normalized_records").fetchall()[0][0],
             new_records=new_count,
             customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
-            deterministic_edges=det_edges.height, probabilistic_edges=prob_edges.height,
-            rejected_edges=rejected.height, signatures=result.stats.get("signatures", 0),
+            deterministic_edges=row_edges, probabilistic_edges=prob_edges.height,
+            rejected_edges=rejected_count, signatures=result.stats.get("signatures", 0),
             candidate_pairs=result.stats.get("candidate_pairs", 0),
             skipped_blocks=result.stats.get("skipped_blocks", 0),
             merges=history.filter(pl.col("reason") == "merge").height,
             splits=history.filter(pl.col("reason") == "split").height,
-            rejected_by_reason=dict(rejected.group_by("reason").len().sort("reason").iter_rows()),
+            rejected_by_reason=dict(con.execute("SELECT reason, count(*) FROM identity.rejected_edges WHERE run_id = ? "
+                                                "GROUP BY reason ORDER BY reason", [run_id]).fetchall()),
             step_seconds={k: round(v, 3) for k, v in steps.items()},
         )
         _record_run(con, summary, started, "ok")
@@ -291,6 +385,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        for name in ("_id_mapping", "_id_row_firsts", "_id_refused_within"):
+            con.unregister(name)
     return summary
 
 

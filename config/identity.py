@@ -117,9 +117,12 @@ class Guard(_Strict):
     refuse_when: dict[str, list[str]] = Field(default_factory=dict)
     unless: dict[str, list[str]] = Field(default_factory=dict)
     # The veto holds only while the trained model agrees that true matches (almost) never show
-    # the refuse_when levels: their m, summed, at most this share. A file whose own matches
-    # disagree on the field more often than that (a corrupted date of birth in 4-7% of FEBRL's
-    # duplicates) keeps the field's weight but loses the veto.
+    # what the guard refuses, below this share. refuse_when: the m of its levels and of every
+    # weaker level of the comparison, summed (a replaced date of birth in 4-7% of FEBRL's
+    # duplicates; first names outright different in 11-19% of them, so a merely similar one is no
+    # sign of a sibling). require_any: the share of true matches in which none of the evidence
+    # holds, comparisons independent. A file whose own matches disagree more often keeps the
+    # fields' weights but loses the veto.
     veto_while_m_below: float | None = Field(None, gt=0, le=1)
 
 

@@ -8,8 +8,14 @@ sum of agreements outweighs (a name alone; two different dates of birth). Each g
                  or [{kind: [...], kind: [...]}, ...]: one of the groups, all of a group together
     refuse_when: {kind: [level, ...], ...}   the link is refused when one of these holds ...
     unless:      {kind: [level, ...], ...}   ... and none of these does
-    veto_while_m_below: 0.02                 ... and only while the model's m of the refuse_when
-                                             levels (true matches showing them) is below this
+    veto_while_m_below: 0.02                 ... and only while the file's own trained m says its
+                                             true matches rarely show what the guard refuses:
+                                             with refuse_when, the m of those levels and of every
+                                             weaker level of the comparison (a file whose matches
+                                             often disagree outright on first names loses nothing
+                                             by a merely similar one); with require_any, the share
+                                             of true matches in which none of the evidence holds
+                                             (comparisons independent, as the model takes them)
 
 Keys are comparison kinds (first_name, birth_date, email, id, text, ...), levels are the level
 names of `identity.comparisons` ("else" is disagreement). A term whose kind the data lacks drops
@@ -88,14 +94,63 @@ def _holds(terms, comparisons: tuple[Comparison, ...]) -> pl.Expr | None:
     return pl.any_horizontal(alternatives) if alternatives else None
 
 
+def _at_or_below(comp: Comparison, levels: list[str]) -> list[int]:
+    """Codes of the listed levels and of every weaker level ("else" included, "null" not)."""
+    listed = [comp.codes[lvl] for lvl in levels if lvl in comp.codes and lvl != "null"]
+    return [code for code in comp.codes.values() if listed and 0 <= code <= max(listed)]
+
+
 def _m_share(terms: dict, comparisons: tuple[Comparison, ...], model) -> float:
-    """How often the model's true matches show these levels (the largest over comparisons)."""
+    """How often the model's true matches agree no better than the refuse_when levels (the
+    largest share over the comparisons named)."""
     shares = [0.0]
     for kind, levels in terms.items():
         for comp in comparisons:
             if (comp.kind == kind or comp.name == kind) and comp.name in model.m:
-                shares.append(sum(model.m[comp.name].get(comp.codes[lvl], 0.0) for lvl in levels if lvl in comp.codes))
+                shares.append(sum(model.m[comp.name].get(code, 0.0) for code in _at_or_below(comp, levels)))
     return max(shares)
+
+
+def _m_none_holds(terms, comparisons: tuple[Comparison, ...], model) -> float:
+    """Share of the model's true matches in which no group of a require_any holds, the
+    comparisons taken as independent (as the weights take them) and every field present.
+
+    Exact over the product of each comparison's level classes (levels grouped by which terms
+    they satisfy): a few hundred combinations for the default guards."""
+    import itertools
+
+    groups = terms if isinstance(terms, list) else [{k: v} for k, v in (terms or {}).items()]
+    resolved = []                       # per group: per term, [(comparison name, codes)]
+    for group in groups:
+        parts = []
+        for kind, levels in group.items():
+            found = [(c.name, {c.codes[lvl] for lvl in levels if lvl in c.codes})
+                     for c in comparisons if (c.kind == kind or c.name == kind) and c.name in model.m]
+            if not found:
+                break
+            parts.append(found)
+        else:
+            resolved.append(parts)
+    names = sorted({name for parts in resolved for term in parts for name, _ in term})
+    classes = []
+    for name in names:
+        by_key: dict[tuple, float] = {}
+        for code, m in model.m[name].items():
+            if code < 0:
+                continue
+            key = tuple((g, t) for g, parts in enumerate(resolved) for t, term in enumerate(parts)
+                        for cname, codes in term if cname == name and code in codes)
+            by_key[key] = by_key.get(key, 0.0) + m
+        classes.append(list(by_key.items()))
+    none_holds = 0.0
+    for combo in itertools.product(*classes):
+        p, met = 1.0, set()
+        for key, m in combo:
+            p *= m
+            met.update(key)
+        if not any(all((g, t) in met for t in range(len(parts))) for g, parts in enumerate(resolved)):
+            none_holds += p
+    return none_holds
 
 
 @dataclass
@@ -113,6 +168,13 @@ def compile_guards(guards: dict, comparisons: tuple[Comparison, ...], model=None
             continue
         if guard.require_any:
             ok = _holds(guard.require_any, comparisons)
+            if ok is not None and guard.veto_while_m_below is not None and model is not None:
+                share = _m_none_holds(guard.require_any, comparisons, model)
+                if share >= guard.veto_while_m_below:
+                    out.append(CompiledGuard(name, None, f"off: {share:.2%} of this data's matches show none of "
+                                                         f"the evidence it asks for (it holds only below "
+                                                         f"{guard.veto_while_m_below:.2%})"))
+                    continue
             out.append(CompiledGuard(name, ~ok if ok is not None else pl.lit(True),
                                      "active" if ok is not None else "active: the data has none of the "
                                      "evidence it asks for, so it refuses every link"))

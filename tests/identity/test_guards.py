@@ -83,3 +83,96 @@ def test_a_guard_whose_fields_are_missing_is_off_and_says_so():
     assert notes["conflicting_email"].startswith("off")
     # a file of names and cities has no evidence beyond a name: no probabilistic link at all
     assert "refuses every link" in notes["name_alone_is_not_enough"]
+
+
+def _model(comps, **m_levels):
+    """A model whose matches mostly agree exactly; `kind={level: m}` sets the given levels."""
+    from identity.model import MatchModel
+
+    m = {}
+    for c in comps:
+        levels = {code: 0.0 for code in c.codes.values() if code >= 0}
+        levels[c.exact_code if c.exact_code is not None else max(levels)] = 1.0
+        for name, value in m_levels.get(c.name, {}).items():
+            levels[c.codes[name]] = value
+        top = c.exact_code if c.exact_code is not None else max(levels)
+        levels[top] = 1.0 - sum(v for code, v in levels.items() if code != top)
+        m[c.name] = levels
+    return MatchModel(m=m, u=m, prior=0.01)
+
+
+def _notes(comps, model):
+    from identity.guards import compile_guards
+
+    return {g.name: g.note for g in compile_guards(load_identity_settings().guards, comps, model)}
+
+
+def test_a_veto_on_a_loose_level_counts_every_weaker_level_of_the_files_matches():
+    """similar_first_name vetoes jaro_winkler_0.80: a file whose matches show 19% outright different
+    first names (FEBRL3) loses the veto though its matches rarely land on 0.80 itself (3%)."""
+    from identity.comparisons import comparisons_for
+
+    comps = comparisons_for(["first_name_key", "last_name_key", "birth_date", "street", "house_number", "postcode"])
+    febrl_like = _notes(comps, _model(comps, first_name={"jaro_winkler_0.80": 0.03, "else": 0.19}))
+    households = _notes(comps, _model(comps, first_name={"jaro_winkler_0.80": 0.03, "else": 0.026}))
+    assert febrl_like["similar_first_name_at_one_address"].startswith("off: this data's matches show it 22.0%")
+    assert households["similar_first_name_at_one_address"] == "active"
+
+
+def test_address_alone_yields_where_the_files_matches_often_change_every_personal_field():
+    """The share of true matches agreeing on no name, birth date or identifier, by the file's own m
+    (FEBRL duplicates replace both names and the birth date together 0.07-0.25% of the time)."""
+    from identity.comparisons import comparisons_for
+
+    comps = comparisons_for(["first_name_key", "last_name_key", "birth_date", "street", "house_number", "postcode"])
+    replaced = _model(comps, first_name={"else": 0.2}, last_name={"else": 0.15}, birth_date={"else": 0.06})
+    kept = _model(comps, first_name={"else": 0.03}, last_name={"else": 0.04}, birth_date={"else": 0.01})
+    assert _notes(comps, replaced)["address_alone_is_not_enough"].startswith("off: 0.18% of this data's matches")
+    assert _notes(comps, kept)["address_alone_is_not_enough"] == "active"
+    # a phone that true matches always share keeps it on whatever the names do
+    with_phone = comparisons_for(["first_name_key", "last_name_key", "birth_date", "street", "house_number",
+                                  "postcode", "phone"])
+    assert _notes(with_phone, _model(with_phone, first_name={"else": 0.2}, last_name={"else": 0.15},
+                                     birth_date={"else": 0.06}))["address_alone_is_not_enough"] == "active"
+    # a name alone never yields, whatever the file's matches do
+    assert _notes(comps, replaced)["name_alone_is_not_enough"] == "active"
+
+
+def test_none_holds_share_is_the_product_over_independent_comparisons():
+    from identity.comparisons import comparisons_for
+    from identity.guards import _m_none_holds
+
+    comps = comparisons_for(["first_name_key", "last_name_key", "birth_date"])
+    model = _model(comps, first_name={"else": 0.2, "initial": 0.1}, last_name={"else": 0.5}, birth_date={"else": 0.1})
+    # first fails on else and initial (0.3), last on else (0.5); either name, or the date, is enough
+    share = _m_none_holds({"first_name": ["exact"], "last_name": ["exact"], "birth_date": ["exact"]}, comps, model)
+    assert share == pytest.approx(0.3 * 0.5 * 0.1)
+    # all terms of a group together: fails unless both names agree, or the date does
+    both = _m_none_holds([{"first_name": ["exact"], "last_name": ["exact"]}, {"birth_date": ["exact"]}], comps, model)
+    assert both == pytest.approx((1 - 0.7 * 0.5) * 0.1)
+
+
+def test_conflicting_email_yields_where_the_files_matches_often_carry_another_email():
+    """Shop exports keep a person's old and new addresses (14% of the person file's matches differ on
+    email); where identifiers join a person's emails (our warehouse: 0.2%) two emails are two people."""
+    from identity.comparisons import comparisons_for
+
+    comps = comparisons_for(["first_name_key", "last_name_key", "birth_date", "email", "phone"])
+    assert _notes(comps, _model(comps, email={"else": 0.14}))["conflicting_email"].startswith("off")
+    assert _notes(comps, _model(comps, email={"else": 0.002}))["conflicting_email"] == "active"
+
+
+def test_a_full_name_with_the_same_postcode_links_though_the_city_is_misspelt(synthetic_300):
+    staging, _ = synthetic_300
+    settings = load_identity_settings()
+    frame = _with_namesakes(staging, None, first_email=None)
+    frame = frame.with_columns(
+        pl.when(pl.col("record_id") == "ns2").then(pl.lit("Zaragosa")).otherwise(pl.col("city")).alias("city"),
+        pl.when(pl.col("record_id") == "ns2").then(pl.lit(None)).otherwise(pl.col("street")).alias("street"))
+    assert _same_customer(frame, settings)
+    # asking for the city too (postcode and city exact), the same pair stays apart
+    guard = settings.guards["name_alone_is_not_enough"]
+    city_too = [{**g, "locality": ["exact"]} if "first_name" in g and "locality" in g else g for g in guard.require_any]
+    strict = settings.model_copy(update={"guards": {**settings.guards, "name_alone_is_not_enough":
+                                                    guard.model_copy(update={"require_any": city_too})}})
+    assert not _same_customer(frame, strict)

@@ -145,11 +145,6 @@ def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: I
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
-_LATEST_STAGING = """
-    SELECT * FROM staging.customer_records
-    QUALIFY row_number() OVER (PARTITION BY source, record_id ORDER BY rowid DESC) = 1"""
-
-
 def _staging_sql(con: duckdb.DuckDBPyConnection, new_only: bool) -> str:
     """SQL of the staging rows to resolve: one per (source, record_id), the latest; only records not
     yet mapped when `new_only`."""
@@ -157,12 +152,15 @@ def _staging_sql(con: duckdb.DuckDBPyConnection, new_only: bool) -> str:
         raise FileNotFoundError(
             "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
         )
+    latest = "QUALIFY row_number() OVER (PARTITION BY source, record_id ORDER BY _rowid DESC) = 1"
+    if new_only:  # few rows: deduplicate them unasked
+        return (f"SELECT * EXCLUDE (_rowid) FROM (SELECT s.*, s.rowid AS _rowid FROM staging.customer_records s "
+                f"ANTI JOIN identity.record_map m USING (source, record_id)) {latest}")
     repeated = con.execute("SELECT count(*) > count(DISTINCT (source, record_id)) FROM staging.customer_records"
                            ).fetchall()[0][0]
-    base = _LATEST_STAGING if repeated else "SELECT * FROM staging.customer_records"
-    if new_only:
-        return f"SELECT s.* FROM ({base}) s ANTI JOIN identity.record_map m USING (source, record_id)"
-    return base
+    if repeated:  # a window over every record only when some record is there twice
+        return f"SELECT * EXCLUDE (_rowid) FROM (SELECT *, rowid AS _rowid FROM staging.customer_records) {latest}"
+    return "SELECT * FROM staging.customer_records"
 
 
 def _insert_sql(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
@@ -195,7 +193,8 @@ def resolve(
     finally:
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
-        for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_inc_fresh"):
+        for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",
+                      "_inc_fresh"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         rows_module.drop(con)
         if own:
@@ -281,6 +280,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
                '{run_id}' AS run_id
         FROM _id_assignment a JOIN _id_mapping c USING (cluster) LEFT JOIN _id_prev p USING (source, record_id)
         ORDER BY a.source, a.record_id""", [now])
+    if mode == "incremental":
+        con.execute("CREATE OR REPLACE TEMP TABLE _id_touched_customers AS SELECT customer_id FROM _id_new_map "
+                    "UNION SELECT customer_id FROM _id_prev")
     steps["stable_ids"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -354,7 +356,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         _insert(con, "identity.edge_comparisons", comparisons)
         _insert(con, "identity.id_history", history.with_columns(
             pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
-        _rebuild_customers(con, run_id)
+        if mode == "full":
+            _rebuild_customers(con, run_id)
+        else:
+            _rebuild_customers(con, run_id, touched="_id_touched_customers")
         if mode == "full" and result.model is not None and settings.match.retrain:
             _insert(con, "identity.match_weights", result.model.to_frame(run_id))
         if result.histogram is not None and result.histogram.height:
@@ -420,19 +425,23 @@ def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, compared, run_id: s
     return pl.concat(parts).select(list(schema)) if parts else pl.DataFrame(schema=schema)
 
 
-def _rebuild_customers(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    con.execute("""
+def _rebuild_customers(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None) -> None:
+    """identity.customers from the record map: every customer, or only the customer ids `touched`
+    lists (an incremental run re-maps whole customers, so no other customer's records changed)."""
+    only = f"SEMI JOIN {touched} t USING (customer_id)" if touched else ""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _new_customers AS
         SELECT m.customer_id, count(*) AS record_count,
                CAST(min(n.event_time) AS TIMESTAMP) AS first_seen,
                CAST(max(n.event_time) AS TIMESTAMP) AS last_seen,
                coalesce(any_value(c.created_run_id), ?) AS created_run_id
-        FROM identity.record_map m
+        FROM (SELECT * FROM identity.record_map m {only}) m
         LEFT JOIN identity.normalized_records n USING (source, record_id)
         LEFT JOIN identity.customers c USING (customer_id)
         GROUP BY m.customer_id
     """, [run_id])
-    con.execute("DELETE FROM identity.customers")
+    con.execute(f"DELETE FROM identity.customers WHERE customer_id IN (SELECT customer_id FROM {touched})"
+                if touched else "DELETE FROM identity.customers")
     con.execute("INSERT INTO identity.customers SELECT * FROM _new_customers ORDER BY customer_id")
     con.execute("DROP TABLE _new_customers")
 

@@ -1,0 +1,94 @@
+"""Identity resolution on a generated warehouse at pipeline scale: a full run, then an incremental
+run with a held-out share of the records (default 1%), each in a fresh process so its peak RSS is
+its own. Prints wall time, peak RSS, the step times and the quality against the generator's truth.
+
+    .venv/bin/cdp generate --customers 1000000 --out /tmp/gen1m/sources --home /tmp/gen1m/home
+    .venv/bin/cdp ingest --from /tmp/gen1m/sources --home /tmp/gen1m/home
+    .venv/bin/python benchmarks/resolve_warehouse.py /tmp/gen1m/home --truth /tmp/gen1m/sources/truth.parquet
+
+The home's warehouse is copied first (its staging is left as it was). The held-out records are
+the same for every run: a hash of (source, record_id) picks them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import duckdb
+from identity.resolution import resolve
+database, mode, share, truth = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+con = duckdb.connect(database)
+con.execute("SET enable_progress_bar = false")
+held = f"hash(source, record_id, 'held-out') % 100000 < {int(share * 100000)}"
+if mode == "full":
+    con.execute(f"CREATE TABLE staging._held_out AS SELECT * FROM staging.customer_records WHERE {held}")
+    con.execute(f"DELETE FROM staging.customer_records WHERE {held}")
+else:
+    con.execute("INSERT INTO staging.customer_records SELECT * FROM staging._held_out")
+    con.execute("DROP TABLE staging._held_out")
+con.execute("CHECKPOINT")
+started = time.perf_counter()
+summary = resolve(con, mode=mode)
+seconds = time.perf_counter() - started
+out = {"mode": mode, "seconds": seconds, "records": summary.records, "new_records": summary.new_records,
+       "customers": summary.customers, "steps": summary.step_seconds,
+       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+if truth:
+    import polars as pl
+    from identity.evaluation import evaluate
+    record_map = pl.from_arrow(con.sql("SELECT source, record_id, customer_id FROM identity.record_map").to_arrow_table())
+    out["quality"] = {k: v for k, v in evaluate(record_map, pl.read_parquet(truth)).items()
+                      if isinstance(v, (int, float))}
+print(json.dumps(out))
+"""
+
+
+def run(tree: Path, database: Path, mode: str, share: float, truth: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(database), mode, str(share), truth],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("home", type=Path, help="a home whose staging.customer_records is loaded (cdp ingest)")
+    parser.add_argument("--truth", default="", help="truth.parquet of the generated sources (quality figures)")
+    parser.add_argument("--share", type=float, default=0.01, help="share of records the incremental run adds")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="source tree to run (default: this checkout)")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the copy (default: a temp folder)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="cdp-resolve-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    database = work / "warehouse.duckdb"
+    shutil.copy(args.home / "warehouse.duckdb", database)
+    load = os.getloadavg()[0]
+    full = run(args.tree, database, "full", args.share, args.truth)
+    inc = run(args.tree, database, "incremental", args.share, "")
+    print(f"load average at start: {load:.2f}, at end: {os.getloadavg()[0]:.2f}")
+    for r in (full, inc):
+        quality = r.get("quality", {})
+        q = (f"  precision {quality['precision']:.4f} recall {quality['recall']:.4f} F1 {quality['f1']:.4f}"
+             if "f1" in quality else "")
+        print(f"{r['mode']:<12} {r['records']:>11,} records ({r['new_records']:,} new) -> {r['customers']:,} customers: "
+              f"{r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB{q}")
+        print("             steps: " + ", ".join(f"{k} {v:.1f}" for k, v in r["steps"].items() if v >= 0.1))
+    print(f"incremental / full: {inc['seconds'] / full['seconds']:.1%}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -53,29 +53,37 @@ def _sharing_identifiers(seeds: str) -> str:
     return " UNION ".join(parts)
 
 
-def _with_customers(keys_sql: str) -> str:
+# the record map, with the new records already sent to a known customer (rows.known_rows)
+_MAPPED = ("(SELECT source, record_id, customer_id FROM identity.record_map "
+           "UNION ALL SELECT source, record_id, customer_id FROM {known})")
+
+
+def _with_customers(keys_sql: str, known: str) -> str:
     """SQL: the records of `keys_sql` plus every record of a customer one of them belongs to."""
+    mapped = _MAPPED.format(known=known)
     return f"""
         WITH k AS ({keys_sql}),
-             c AS (SELECT DISTINCT m.customer_id FROM identity.record_map m JOIN k USING (source, record_id))
+             c AS (SELECT DISTINCT m.customer_id FROM {mapped} m JOIN k USING (source, record_id))
         SELECT source, record_id FROM k
-        UNION SELECT m.source, m.record_id FROM identity.record_map m JOIN c USING (customer_id)
+        UNION SELECT m.source, m.record_id FROM {mapped} m JOIN c USING (customer_id)
     """
 
 
-def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], out: str, carriers: str) -> None:
-    """Temp tables `out`, the records to re-resolve, and `carriers`, every record carrying one of
-    their identifier values (for merge protection's counts). `register_records` must have run."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers('_inc_fresh') + ' UNION SELECT source, record_id FROM _inc_fresh')}")
+def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], seeds: str, known: str,
+             out: str, carriers: str) -> None:
+    """Temp tables `out`, the records to re-resolve (those `seeds` reach), and `carriers`, every
+    record carrying one of their identifier values (for merge protection's counts). `known` holds
+    the new records already sent to a customer. `register_records` must have run."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_ring1 AS {_with_customers(_sharing_identifiers(seeds) + f' UNION SELECT source, record_id FROM {seeds}', known)}")
     neighbours = []
     for rule in rules_from_config(settings.match.blocking_rules, set(match_cols)):
         key_cols, not_null, using = key_columns(rule)
         neighbours.append(f"""
             SELECT a.source, a.record_id FROM (SELECT source, record_id, {key_cols} FROM {_ALL}) a
-            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM _inc_fresh) WHERE {not_null}) r
+            JOIN (SELECT DISTINCT {using} FROM (SELECT {key_cols} FROM {seeds}) WHERE {not_null}) r
             USING ({using})""")
     ring2 = " UNION ".join(["SELECT source, record_id FROM _inc_ring1", *neighbours])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_affected AS {_with_customers(ring2, known)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT a.* FROM {_ALL} a "
                 f"SEMI JOIN _inc_affected USING (source, record_id)")
     con.execute(f"""

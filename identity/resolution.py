@@ -194,7 +194,7 @@ def resolve(
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
         for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",
-                      "_inc_fresh"):
+                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         rows_module.drop(con)
         if own:
@@ -233,8 +233,15 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
             return _finish_noop(con, run_id, started, steps)
         t = time.perf_counter()
         incremental.register_records(con, "_inc_fresh")
+        # a new record repeating a row that is one customer by its identifiers goes straight there
+        known = rows_module.known_rows(con, "_inc_fresh", out="_inc_known")
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_seeds AS SELECT * FROM _inc_fresh "
+                    "ANTI JOIN _inc_known USING (source, record_id)")
+        steps["known_rows"] = time.perf_counter() - t
+        t = time.perf_counter()
         cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
-        incremental.affected(con, settings, cols, out="_id_subset", carriers="_inc_carriers")
+        incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
+                             carriers="_inc_carriers")
         screened = rows_module.screen(rows_module.distinct_rows(
             con, "_inc_carriers", rows_module.row_columns(con, "_inc_carriers")), settings.deterministic)
         subset_relation, all_records = "_id_subset", incremental.ALL_RECORDS
@@ -279,10 +286,15 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         SELECT a.source, a.record_id, c.customer_id, coalesce(p.first_assigned_at, ?::TIMESTAMP) AS first_assigned_at,
                '{run_id}' AS run_id
         FROM _id_assignment a JOIN _id_mapping c USING (cluster) LEFT JOIN _id_prev p USING (source, record_id)
-        ORDER BY a.source, a.record_id""", [now])
+        """, [now])
     if mode == "incremental":
+        # the known records the re-resolved customers did not take in keep the customer they found
+        con.execute(f"INSERT INTO _id_new_map SELECT source, record_id, customer_id, ?::TIMESTAMP, '{run_id}' "
+                    "FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)", [now])
+        con.execute("CREATE OR REPLACE TEMP TABLE _id_prev_customers AS SELECT DISTINCT customer_id FROM _id_prev")
         con.execute("CREATE OR REPLACE TEMP TABLE _id_touched_customers AS SELECT customer_id FROM _id_new_map "
-                    "UNION SELECT customer_id FROM _id_prev")
+                    "UNION SELECT customer_id FROM _id_prev_customers")
+    saved_rows = rows_module.stored_rows(local, result.labels, mapping, run_id)
     steps["stable_ids"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -347,7 +359,23 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
             for table in ("identity.edges", "identity.rejected_edges", "identity.edge_comparisons"):
                 con.execute(f"DELETE FROM {table} WHERE (left_source, left_record_id) IN "
                             f"(SELECT (source, record_id) FROM _id_subset)")
-        con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map")
+        con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map ORDER BY source, record_id")
+        if mode == "full":
+            con.execute("DELETE FROM identity.identity_rows")
+        else:
+            con.execute("DELETE FROM identity.identity_rows WHERE customer_id IN "
+                        "(SELECT customer_id FROM _id_prev_customers)")
+            con.execute("""
+                UPDATE identity.identity_rows r SET records = r.records + k.n
+                FROM (SELECT k1, k2, count(*) AS n FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)
+                      GROUP BY k1, k2) k
+                WHERE r.k1 = k.k1 AND r.k2 = k.k2""")
+            _insert_sql(con, "identity.edges", f"""
+                SELECT first_source AS left_source, first_record_id AS left_record_id, source AS right_source,
+                       record_id AS right_record_id, 'deterministic' AS edge_kind, link_type AS identifier_type,
+                       NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
+                FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)""")
+        _insert(con, "identity.identity_rows", saved_rows)
         _insert(con, "identity.edges", det_edges)
         _insert_sql(con, "identity.edges", row_edges_sql)
         _insert(con, "identity.edges", prob_edges)

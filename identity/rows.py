@@ -36,7 +36,7 @@ MEMBERS = "_id_members"
 
 @dataclass
 class IdentityRows:
-    rows: pl.DataFrame        # rec, source, record_id (its first record), records, per_record, link_type, columns
+    rows: pl.DataFrame        # rec, k1, k2, source, record_id (its first record), records, per_record, link_type, columns
     screened: pl.DataFrame    # id_type, value, reason: identifier values that must not link
     records: int              # records the rows stand for
     expanded: int             # records split back into rows of their own (no usable identifier)
@@ -144,7 +144,32 @@ def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: Determinis
         con.unregister("_id_row_keys")
         con.unregister("_id_own_rows")
     total = int(rows["records"].sum())
-    return IdentityRows(rows.drop("k1", "k2"), screened, total, expanded, refused_within)
+    return IdentityRows(rows, screened, total, expanded, refused_within)
+
+
+def known_rows(con: duckdb.DuckDBPyConnection, fresh: str, out: str) -> int:
+    """Temp table `out`: the records of `fresh` that repeat a stored identity row which is one
+    customer by its identifiers (identity.identity_rows), with that customer. Such a record changes
+    nothing a resolution weighs (no new value, no new distinct count), so it joins the customer
+    as a full run would put it there. Returns their number."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT f.source, f.record_id, f.k1, f.k2, r.customer_id, r.source AS first_source,
+               r.record_id AS first_record_id, r.link_type
+        FROM (SELECT source, record_id, {_key_sql(row_columns(con, fresh))} FROM {fresh}) f
+        JOIN identity.identity_rows r USING (k1, k2)
+    """)
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+def stored_rows(rows: pl.DataFrame, labels: pl.Series, mapping: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """identity.identity_rows for `rows` (those one customer by an identifier), given each row's
+    cluster label and the cluster -> customer_id mapping."""
+    return (rows.with_columns(labels.cast(pl.Int64).alias("cluster"))
+            .filter(pl.col("link_type").is_not_null())
+            .join(mapping.with_columns(pl.col("cluster").cast(pl.Int64)), on="cluster")
+            .select("k1", "k2", "customer_id", "source", "record_id", "link_type", "records",
+                    pl.lit(run_id).alias("run_id")))
 
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:

@@ -31,6 +31,11 @@ TABLES = {
         candidate_pairs BIGINT, skipped_blocks BIGINT, step_seconds VARCHAR""",
     "match_weight_histogram": """
         bin_low DOUBLE, bin_high DOUBLE, pairs BIGINT, run_id VARCHAR, threshold DOUBLE""",
+    # one row per identity row that is one customer by its identifiers (identity/rows.py): an
+    # incremental run sends a new record repeating such a row straight to its customer
+    "identity_rows": """
+        k1 UBIGINT, k2 UBIGINT, customer_id VARCHAR, source VARCHAR, record_id VARCHAR,
+        link_type VARCHAR, records BIGINT, run_id VARCHAR""",
     "match_weights": """
         comparison VARCHAR, level TINYINT, level_name VARCHAR, m_probability DOUBLE,
         u_probability DOUBLE, match_weight DOUBLE, run_id VARCHAR""",

@@ -68,3 +68,18 @@ def test_incremental_rows_join_the_customer_their_identifier_names():
     assert summary.new_records == 1
     assert after["e9"] == before["e0"] and len(set(after.values())) == 1
     assert con.execute("SELECT record_count FROM identity.customers").fetchall() == [(4,)]
+    # it repeated a stored row: it went straight to that row's customer, and the row counts it
+    assert con.execute("SELECT records, link_type FROM identity.identity_rows").fetchall() == [(4, "user_id")] or \
+        con.execute("SELECT records FROM identity.identity_rows").fetchall() == [(4,)]
+    assert ("e0", "e9") in con.execute("SELECT left_record_id, right_record_id FROM identity.edges").fetchall()
+
+
+def test_a_new_record_with_a_new_value_is_resolved_with_the_customers_it_reaches():
+    con = _con([{"source": "web", "record_id": "e1", "anonymous_id": "a1", "email": "ana@example.com"}])
+    resolve(con, mode="full")
+    insert_rows(con, CUSTOMER_RECORDS, [{"source": "web", "record_id": "e2", "stream": "s", "record_type": "r",
+                                          "load_id": "l2", "event_time": datetime(2026, 1, 2),
+                                          "anonymous_id": "a1", "user_id": "u1"}])
+    summary = resolve(con, mode="incremental")
+    assert summary.customers == 1 and "deterministic_graph" in summary.step_seconds
+    assert con.execute("SELECT count(*) FROM identity.identity_rows").fetchone()[0] == 2

@@ -31,7 +31,7 @@ from connectors import readers
 from connectors.base import Connector, PendingInput, Stream
 from connectors.readers import UnreadableInputError
 from warehouse.layout import HomeLayout
-from warehouse.loads import LoadResult
+from warehouse.loads import LoadResult, new_load_id, utcnow
 from warehouse.partitions import MapParts, local_map, part_connection
 from warehouse.raw_store import sql_literal, tmp_root
 
@@ -170,29 +170,64 @@ def plan_parts(pending: Sequence[PendingInput], stream: Stream, batch_bytes: int
     return plan
 
 
-def load_stream_in_parts(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
-                         future_tolerance: timedelta, map_parts: MapParts = local_map,
-                         parts: int | None = None) -> LoadResult:
-    """`connectors.runner.load_stream`, with the files read and checked by `map_parts`."""
-    from connectors.runner import _drop_unparseable_files, _stream_input, _Transient, failed_load, open_load
+@dataclass
+class _StreamPlan:
+    stream: Stream
+    steps: list[CheckPart | PendingInput]
+    by_label: dict[str, PendingInput]
+    checks: dict[str, str]
 
-    writer, checks = open_load(con, layout, connector, stream, future_tolerance)
-    out_dir = tmp_root(layout) / f"{writer.load_id}.checked"
+
+def load_source_in_parts(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector,
+                         streams: Sequence[Stream], future_tolerance: timedelta, map_parts: MapParts = local_map,
+                         parts: int | None = None) -> list[LoadResult]:
+    """`connectors.runner.load_stream` for each of `streams`, with their files read and checked by
+    `map_parts` in one round (every stream's parts at once, so workers are never idle between
+    streams); then each stream's load commits in turn. The future-time limit of the checks is taken
+    when the parts are planned. If the mapper fails, every stream's load fails (nothing commits)."""
+    from connectors.runner import check_queries
+
+    future_limit = utcnow() + future_tolerance
+    out_dir = tmp_root(layout) / f"{new_load_id()}.checked"
+    plans = []
+    for stream in streams:
+        checks = check_queries(connector, stream, future_limit)
+        pending = list(connector.pending_inputs(con, stream))
+        steps = plan_parts(pending, stream, connector.loading.batch_bytes, parts, checks, out_dir / stream.name,
+                           connector.loading.memory_limit)
+        plans.append(_StreamPlan(stream, steps, {p.label: p for p in pending if p.fingerprint is not None}, checks))
+    try:
+        failure: Exception | None = None
+        try:
+            checked = map_parts(check_part, [s for plan in plans for s in plan.steps if isinstance(s, CheckPart)])
+        except Exception as exc:  # a part failed past its retries: no stream of this source commits
+            failure, checked = exc, []
+        results, outcomes = [], iter(checked)
+        for plan in plans:
+            results.append(_commit_stream(con, layout, connector, plan, outcomes, failure))
+        return results
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _commit_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, plan: _StreamPlan,
+                   outcomes, failure: Exception | None) -> LoadResult:
+    """Feed one stream's checked parts, in input order, to its LoadWriter and commit once."""
+    from connectors.runner import _drop_unparseable_files, _stream_input, _Transient, failed_load, new_writer
+
+    writer = new_writer(con, layout, connector, plan.stream)
     transient = False
     try:
-        pending = list(connector.pending_inputs(con, stream))
-        by_label = {p.label: p for p in pending if p.fingerprint is not None}
-        plan = plan_parts(pending, stream, connector.loading.batch_bytes, parts, checks, out_dir,
-                          connector.loading.memory_limit)
-        checked = iter(map_parts(check_part, [p for p in plan if isinstance(p, CheckPart)]))
-        for step in plan:
+        if failure is not None:
+            raise failure
+        for step in plan.steps:
             if not isinstance(step, CheckPart):
                 try:
-                    _stream_input(con, writer, step, checks[step.format])
+                    _stream_input(con, writer, step, plan.checks[step.format])
                 except _Transient:
                     transient = True
                 continue
-            result = next(checked)
+            result = next(outcomes)
             for label, message, is_transient in result.refused:
                 if step.streamed:
                     writer.begin_input()
@@ -216,14 +251,12 @@ def load_stream_in_parts(con: duckdb.DuckDBPyConnection, layout: HomeLayout, con
                     writer.abort_input(f"{label}: no line is a JSON object (not an NDJSON file?); nothing of it "
                                        "was loaded: fix or move the file and rerun")
                     continue
-                writer.end_input([by_label[label].fingerprint], None, labels=[label])
+                writer.end_input([plan.by_label[label].fingerprint], None, labels=[label])
                 continue
-            done = [by_label[label] for label in result.labels if label not in bad]
+            done = [plan.by_label[label] for label in result.labels if label not in bad]
             writer.end_input([p.fingerprint for p in done], labels=[p.label for p in done])
         result = writer.commit()
     except Exception as exc:
         return failed_load(con, writer, exc)
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
     result.retryable = transient
     return result

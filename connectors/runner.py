@@ -185,19 +185,20 @@ class _Transient(Exception):
     """Internal: an input failed transiently (already recorded on the writer)."""
 
 
-def open_load(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream,
-              future_tolerance: timedelta) -> tuple[LoadWriter, dict[str, str]]:
-    """A stream's load writer and its check query per input format; a missing source folder is
-    the load's first error."""
-    writer = LoadWriter(con, layout, connector.name, stream.raw_table(), stream.staging)
-    future_limit = writer.started_at + future_tolerance
+def check_queries(connector: Connector, stream: Stream, future_limit: datetime) -> dict[str, str]:
+    """The stream's check query per input format (records dated after `future_limit` are refused)."""
     contract = connector.loading.contract(stream.name)
-    checks = {fmt: _check_sql(stream, fmt, future_limit, contract) for fmt in ("ndjson", "csv", "sql")}
+    return {fmt: _check_sql(stream, fmt, future_limit, contract) for fmt in ("ndjson", "csv", "sql")}
+
+
+def new_writer(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: Connector, stream: Stream) -> LoadWriter:
+    """A stream's load writer; a missing source folder is the load's first error."""
+    writer = LoadWriter(con, layout, connector.name, stream.raw_table(), stream.staging)
     folders = (connector.folder, *connector.extra_folders)
     if not any(f.is_dir() for f in folders) and not any(isinstance(i, SqlInput) for i in stream.inputs):
         writer.record_error(f"{connector.name}: source folder {connector.folder} does not exist: set "
                             f"{connector.name}.path in config/sources.yaml, or use --from SRC with SRC/{connector.name}/")
-    return writer, checks
+    return writer
 
 
 def failed_load(con: duckdb.DuckDBPyConnection, writer: LoadWriter, exc: Exception) -> LoadResult:
@@ -226,10 +227,11 @@ def load_stream(con: duckdb.DuckDBPyConnection, layout: HomeLayout, connector: C
     checked batch by batch, so memory stays flat whatever the input size.
     """
     if map_parts is not None:
-        from connectors.partitioned import load_stream_in_parts
+        from connectors.partitioned import load_source_in_parts
 
-        return load_stream_in_parts(con, layout, connector, stream, future_tolerance, map_parts, parts)
-    writer, checks = open_load(con, layout, connector, stream, future_tolerance)
+        return load_source_in_parts(con, layout, connector, [stream], future_tolerance, map_parts, parts)[0]
+    writer = new_writer(con, layout, connector, stream)
+    checks = check_queries(connector, stream, writer.started_at + future_tolerance)
     batch_bytes = connector.loading.batch_bytes
     transient = False
     # The next small file is read (pyarrow, off the GIL) on a helper thread while DuckDB checks
@@ -297,10 +299,18 @@ def ingest_source(home: str | Path, name: str, source_dir: str | Path | None = N
         if created:
             _backfill_staging(con, layout, connector, set(created))
         tolerance = timedelta(minutes=config.loading.future_tolerance_minutes)
+        if map_parts is not None:
+            # Every stream's files in one round of parts, then one commit per stream.
+            from connectors.partitioned import load_source_in_parts
+
+            streams = connector.streams()
+            for stream in streams:
+                refresh_view(con, layout, stream.raw_table())
+            return load_source_in_parts(con, layout, connector, streams, tolerance, map_parts, parts)
         results = []
         for stream in connector.streams():
             refresh_view(con, layout, stream.raw_table())
-            results.append(load_stream(con, layout, connector, stream, tolerance, map_parts, parts))
+            results.append(load_stream(con, layout, connector, stream, tolerance))
         return results
     finally:
         con.close()

@@ -15,15 +15,19 @@ DESCRIPTION = (
 
 
 def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full_resolve: bool = False,
-            lock_wait: float | None = None) -> dict:
+            lock_wait: float | None = None, executor: str | None = None) -> dict:
     if source_dir is not None and not Path(source_dir).is_dir():
         raise FileNotFoundError(f"source folder {source_dir} does not exist")
+    from config.pipeline import check_executor, load_pipeline_settings
     from pipelines.commands._common import flow_target
 
     from pipelines.commands._common import Common
 
+    executor = check_executor(executor or load_pipeline_settings().executor)
     target = flow_target(Common(command="run", home=home, flow=True))
-    if target.url is None:
+    if target.url is None and executor == "dask":
+        pass  # the dask executor starts one temporary server for the flow and its workers
+    elif target.url is None:
         _ui.note("starting Prefect (a temporary local server, about 10 s; `cdp server start` keeps one running) …",
                  "run")
         from pipelines.flows._server_guard import start_guard
@@ -34,11 +38,12 @@ def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full
     from prefect import tags
 
     from pipelines.flows._runtime import flow_tags
-    from pipelines.flows.run import cdp_pipeline
+    from pipelines.flows.run import run_pipeline
 
     kwargs = {"lock_wait": lock_wait} if lock_wait is not None else {}
     with tags(*flow_tags(home, "run")):
-        return cdp_pipeline(source_dir=str(source_dir) if source_dir else None, home=str(home),
+        return run_pipeline(executor, lambda message: _ui.note(message, "run"),
+                            source_dir=str(source_dir) if source_dir else None, home=str(home),
                             truth=str(truth) if truth else None, full_resolve=full_resolve, **kwargs)
 
 
@@ -64,12 +69,21 @@ def register(app: typer.Typer) -> None:
         truth: Annotated[Optional[Path], typer.Option(
             help="truth Parquet to score resolution against (default: SRC/truth.parquet if present)")] = None,
         full_resolve: Annotated[bool, typer.Option("--full-resolve", help="re-resolve everything instead of incrementally")] = False,
+        executor: Annotated[Optional[str], typer.Option(
+            help="local (every step in this process) or dask (partitioned stages as Prefect tasks on a Dask "
+            "cluster: dask.address, else dask.local_workers processes); default: executor in config/pipeline.yaml")] = None,
     ):
+        from config.pipeline import check_executor
         from pipelines.flows.run import PipelineFailed
 
+        if executor is not None:
+            try:
+                check_executor(executor)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--executor") from None
         _ui.note(f"home {opts.home}", "run")
         try:
-            summary = execute(opts.home, source_dir, truth, full_resolve, opts.lock_wait)
+            summary = execute(opts.home, source_dir, truth, full_resolve, opts.lock_wait, executor)
         except PipelineFailed as exc:
             # Every step that could run did (the snapshot and report too); the run failed all the same.
             show(exc.summary, opts.json)

@@ -31,8 +31,11 @@ def _retry_transient(task, task_run, state) -> bool:
 @task(name="ingest-source", retries=2, retry_delay_seconds=[30, 60], retry_condition_fn=_retry_transient,
       task_run_name="ingest-{source}", tags=["cdp", "ingest"])
 @without_record_values
-def ingest_source_task(home: str, source: str, source_dir: str | None) -> list[LoadResult]:
-    results = ingest_source(home, source, source_dir)
+def ingest_source_task(home: str, source: str, source_dir: str | None, executor: str = "local",
+                       parts: int | None = None) -> list[LoadResult]:
+    from pipelines.flows._dask import part_mapper
+
+    results = ingest_source(home, source, source_dir, map_parts=part_mapper(executor), parts=parts)
     log = run_logger()
     for r in results:
         log.info("%s/%s: %s, %d input(s), read %d = loaded %d + quarantined %d + duplicate %d%s",

@@ -129,8 +129,11 @@ def _timed(summary: dict, step: str, label: str, fn: Callable[[], Any], needs: t
 @flow(name="cdp-pipeline", flow_run_name=flow_run_name, log_prints=False)
 def cdp_pipeline(source_dir: str | None = None, home: str | None = None, truth: str | None = None,
                  sources: list[str] | None = None, full_resolve: bool = False,
-                 lock_wait: float | None = None) -> dict:
-    """Run every step on the warehouse at `home`; returns the run summary (see pipelines.summary)."""
+                 lock_wait: float | None = None, executor: str = "local", parts: int | None = None) -> dict:
+    """Run every step on the warehouse at `home`; returns the run summary (see pipelines.summary).
+
+    `executor="dask"` (with the flow on a DaskTaskRunner: see `run_pipeline`) maps the partitioned
+    stages' `parts` parts as tasks on the cluster; every write to the warehouse stays here."""
     from connectors.runner import SOURCE_NAMES
     from pipelines.run_log import record_run, utcnow
     from profiles.crm_sync import enabled_targets
@@ -148,12 +151,13 @@ def cdp_pipeline(source_dir: str | None = None, home: str | None = None, truth: 
     home = str(Path(home) if home else default_home())
     if truth is None and source_dir and (Path(source_dir) / "truth.parquet").exists():
         truth = str(Path(source_dir) / "truth.parquet")
-    summary: dict[str, Any] = {"home": home, "source_dir": source_dir, "timings": {}}
+    summary: dict[str, Any] = {"home": home, "source_dir": source_dir, "timings": {}, "executor": executor}
     wait = settings.lock.wait_seconds if lock_wait is None else lock_wait
     with home_lock(home, wait_seconds=wait, command="cdp-pipeline"):
         started_at = utcnow()
         try:
-            _run_steps(summary, steps, home, source_dir, truth, list(sources or SOURCE_NAMES), full_resolve)
+            _run_steps(summary, steps, home, source_dir, truth, list(sources or SOURCE_NAMES), full_resolve,
+                       {"executor": executor, "parts": parts} if executor != "local" else {})
         except BaseException as exc:
             record_run(home, "cdp run", started_at, "failed", type(exc).__name__, flow=True,
                        details={"timings": summary["timings"]})
@@ -170,11 +174,13 @@ def cdp_pipeline(source_dir: str | None = None, home: str | None = None, truth: 
 
 
 def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str | None, truth: str | None,
-               sources: list[str], full_resolve: bool) -> None:
+               sources: list[str], full_resolve: bool, on_dask: dict | None = None) -> None:
     """The recipe, step by step; each step timed and logged. A failed step skips only the steps that
-    need it (publishing needs none: the snapshot and report of what is committed always come)."""
+    need it (publishing needs none: the snapshot and report of what is committed always come).
+    `on_dask`: the executor and part count the partitioned stages take (empty: embedded)."""
+    on_dask = on_dask or {}
     loads = _timed(summary, "ingest", "ingest", lambda: [
-        load for name in sources for load in steps.ingest(home, name, source_dir)])
+        load for name in sources for load in steps.ingest(home, name, source_dir, **on_dask)])
     summary["loads"] = [asdict(load) for load in loads or []]
     for load in loads or []:
         if load.errors or load.status != "ok":
@@ -184,12 +190,12 @@ def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str
     summary["suppressed"] = _timed(summary, "suppressions", "apply suppressions (forgotten people)",
                                    lambda: steps.suppressions(home), needs=("ingest",))
     summary["resolve"] = _timed(summary, "resolve", "identity resolution",
-                                lambda: steps.resolve(home, "full" if full_resolve else "incremental", None),
+                                lambda: steps.resolve(home, "full" if full_resolve else "incremental", None, **on_dask),
                                 needs=("ingest", "suppressions"))
     if truth:
         summary["evaluation"] = _timed(summary, "evaluate", "evaluation against truth",
                                        lambda: steps.evaluate(home, truth), needs=("resolve",))
-    summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits", lambda: steps.profiles(home),
+    summary["profiles"] = _timed(summary, "profiles", "golden profiles and traits", lambda: steps.profiles(home, **on_dask),
                                  needs=("resolve",))
     summary["segments"] = _timed(summary, "segments", "segments", lambda: steps.segments(home, None),
                                  needs=("profiles",))
@@ -208,6 +214,32 @@ def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str
     per_target = [k for k in summary["timings"] if k.startswith("sync-")]
     summary["timings"]["syncs"] = round(sum(summary["timings"].pop(k) for k in per_target), 2)
     summary["published"] = _timed(summary, "publish", "catalog, snapshot and report", lambda: steps.publish(home))
+
+
+def run_pipeline(executor: str | None = None, say: Callable[[str], None] = _say, **parameters: Any) -> dict:
+    """`cdp_pipeline(**parameters)` on the executor named (else `executor` of config/pipeline.yaml):
+    in this process, or with its partitioned stages on a Dask cluster (see pipelines.flows._dask).
+    The summary says which executor ran, and the Dask dashboard's address."""
+    from config.pipeline import check_executor
+
+    settings = load_pipeline_settings()
+    executor = check_executor(executor or settings.executor)
+    if executor == "local":
+        return cdp_pipeline(**parameters)
+    from pipelines.flows._dask import dask_cluster
+
+    with dask_cluster(settings.dask, say) as cluster:
+        parts = cluster.workers * settings.dask.parts_per_worker
+        info = {"scheduler": cluster.address, "dashboard": cluster.dashboard, "workers": cluster.workers,
+                "parts": parts, "prefect_api": cluster.api_url}
+        try:
+            summary = cdp_pipeline.with_options(task_runner=cluster.task_runner())(
+                executor="dask", parts=parts, **parameters)
+        except PipelineFailed as exc:
+            exc.summary["dask"] = info
+            raise
+    summary["dask"] = info
+    return summary
 
 
 if __name__ == "__main__":

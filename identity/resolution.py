@@ -201,67 +201,116 @@ def resolve(
             con.close()
 
 
+@dataclass
+class _Scope:
+    """What a run resolves: `subset` (normalized records to cluster), `all_records` (every record,
+    for term frequencies), the merge-protection screen and model to reuse, and the new records."""
+    subset: str
+    all_records: str
+    new_count: int
+    screened: pl.DataFrame | None = None
+    model: MatchModel | None = None
+
+
+def _full_scope(con, settings: IdentitySettings, map_parts: MapParts | None, steps: dict) -> _Scope:
+    t = time.perf_counter()
+    normalize_into(con, _staging_sql(con, new_only=False), settings, "_id_normalized", map_parts)
+    new_count = con.execute("SELECT count(*) FROM _id_normalized ANTI JOIN identity.record_map "
+                            "USING (source, record_id)").fetchall()[0][0]
+    con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT source, record_id, customer_id, "
+                "first_assigned_at FROM identity.record_map")
+    steps["normalize"] = time.perf_counter() - t
+    model = None if settings.match.retrain else _stored_model(con)
+    return _Scope("_id_normalized", "_id_normalized", new_count, model=model)
+
+
+def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | None, steps: dict) -> _Scope | None:
+    """Only the new staging rows are read and normalized; what they touch is found in SQL."""
+    t = time.perf_counter()
+    new_count = normalize_into(con, _staging_sql(con, new_only=True), settings, "_inc_fresh", map_parts)
+    steps["normalize"] = time.perf_counter() - t
+    if new_count == 0:
+        return None
+    t = time.perf_counter()
+    incremental.register_records(con, "_inc_fresh")
+    # a new record repeating a row that is one customer by its identifiers goes straight there
+    rows_module.known_rows(con, "_inc_fresh", out="_inc_known")
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_seeds AS SELECT * FROM _inc_fresh "
+                "ANTI JOIN _inc_known USING (source, record_id)")
+    steps["known_rows"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
+    incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
+                         carriers="_inc_carriers")
+    screened = rows_module.screen(rows_module.distinct_rows(
+        con, "_inc_carriers", rows_module.row_columns(con, "_inc_carriers")), settings.deterministic)
+    con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT m.source, m.record_id, m.customer_id, "
+                "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "
+                "WHERE m.customer_id IS NOT NULL")
+    steps["affected_set"] = time.perf_counter() - t
+    return _Scope("_id_subset", incremental.ALL_RECORDS, new_count, screened, _stored_model(con))
+
+
 def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings,
              map_parts: MapParts | None) -> ResolveSummary:
     run_id = _new_run_id()
     started = _now()
     steps: dict[str, float] = {}
     ensure_identity_tables(con)
-    t = time.perf_counter()
-    staging_sql = _staging_sql(con, new_only=False)
+    _staging_sql(con, new_only=False)  # raises the "run cdp ingest first" error
     resolved_before = con.execute("SELECT count(*) FROM identity.record_map").fetchall()[0][0]
     if resolved_before == 0 or not table_exists(con, "identity", "normalized_records"):
         mode = "full"
-    model = None
-    screened = None
-    if mode == "full":
-        normalize_into(con, staging_sql, settings, "_id_normalized", map_parts)
-        new_count = con.execute("SELECT count(*) FROM _id_normalized ANTI JOIN identity.record_map "
-                                "USING (source, record_id)").fetchall()[0][0]
-        steps["normalize"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if not settings.match.retrain:
-            model = _stored_model(con)
-        subset_relation, all_records = "_id_normalized", "_id_normalized"
-        con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT source, record_id, customer_id, "
-                    "first_assigned_at FROM identity.record_map")
-    else:
-        # only the new staging rows are read and normalized; what they touch is found in SQL
-        new_count = normalize_into(con, _staging_sql(con, new_only=True), settings, "_inc_fresh", map_parts)
-        steps["normalize"] = time.perf_counter() - t
-        if new_count == 0:
-            return _finish_noop(con, run_id, started, steps)
-        t = time.perf_counter()
-        incremental.register_records(con, "_inc_fresh")
-        # a new record repeating a row that is one customer by its identifiers goes straight there
-        known = rows_module.known_rows(con, "_inc_fresh", out="_inc_known")
-        con.execute("CREATE OR REPLACE TEMP TABLE _inc_seeds AS SELECT * FROM _inc_fresh "
-                    "ANTI JOIN _inc_known USING (source, record_id)")
-        steps["known_rows"] = time.perf_counter() - t
-        t = time.perf_counter()
-        cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
-        incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
-                             carriers="_inc_carriers")
-        screened = rows_module.screen(rows_module.distinct_rows(
-            con, "_inc_carriers", rows_module.row_columns(con, "_inc_carriers")), settings.deterministic)
-        subset_relation, all_records = "_id_subset", incremental.ALL_RECORDS
-        con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT m.source, m.record_id, m.customer_id, "
-                    "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "
-                    "WHERE m.customer_id IS NOT NULL")
-        model = _stored_model(con)
-    identity_rows = rows_module.collapse(con, subset_relation, settings.deterministic, screened)
+    scope = (_full_scope if mode == "full" else _incremental_scope)(con, settings, map_parts, steps)
+    if scope is None:
+        return _finish_noop(con, run_id, started, steps)
+
+    t = time.perf_counter()
+    identity_rows = rows_module.collapse(con, scope.subset, settings.deterministic, scope.screened)
     local = identity_rows.rows
     # value frequencies over every record, so full and incremental runs weigh a name alike
-    tf_tables = (term_frequencies(con, all_records, comparisons_for(match_columns(local)))
+    tf_tables = (term_frequencies(con, scope.all_records, comparisons_for(match_columns(local)))
                  if settings.match.term_frequency_adjustment else {})
     steps["identity_rows"] = time.perf_counter() - t
-    result = run_engine(local, settings, model=model, screened=identity_rows.screened, tf_tables=tf_tables, con=con)
+    result = run_engine(local, settings, model=scope.model, screened=identity_rows.screened, tf_tables=tf_tables,
+                        con=con)
     steps.update(result.steps)
 
     t = time.perf_counter()
+    now = _now()
+    mapping, history = _assign_customer_ids(con, local, result.labels, mode, run_id, now)
+    steps["stable_ids"] = time.perf_counter() - t
+    t = time.perf_counter()
+    edges = _edges(con, local, result, identity_rows, run_id)
+    steps["edge_tables"] = time.perf_counter() - t
+    t = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _write(con, mode, run_id, now, edges, history, rows_module.stored_rows(local, result.labels, mapping, run_id))
+        if mode == "full" and result.model is not None and settings.match.retrain:
+            _insert(con, "identity.match_weights", result.model.to_frame(run_id))
+        if result.histogram is not None and result.histogram.height:
+            _insert(con, "identity.match_weight_histogram", result.histogram.with_columns(
+                pl.lit(run_id).alias("run_id"), pl.lit(settings.match.threshold).alias("threshold")))
+        steps["write_tables"] = time.perf_counter() - t
+        summary = _summary(con, run_id, mode, scope.new_count, result, edges, history, steps)
+        _record_run(con, summary, started, "ok")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("_id_mapping", "_id_row_firsts", "_id_refused_within"):
+            con.unregister(name)
+    return summary
+
+
+def _assign_customer_ids(con, local: pl.DataFrame, labels: pl.Series, mode: str, run_id: str,
+                         now: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Temp table `_id_new_map` (the record map rows to write) from each row's cluster label; returns
+    the cluster -> customer id mapping (registered as `_id_mapping`) and the id history rows."""
     # every record follows its row's cluster; a record of a row that can never link is its own
-    con.register("_id_row_labels", pl.DataFrame({
-        "rec": local["rec"], "cluster": result.labels.cast(pl.Int64)}).to_arrow())
+    con.register("_id_row_labels", pl.DataFrame({"rec": local["rec"], "cluster": labels.cast(pl.Int64)}).to_arrow())
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _id_assignment AS
@@ -278,7 +327,6 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         "UNION SELECT new_customer_id FROM identity.id_history"
     ).to_arrow_table())["customer_id"].to_list())
     mapping, history = assign_customer_ids_sql(con, "_id_assignment", "_id_prev", used)
-    now = _now()
     con.register("_id_mapping", mapping.to_arrow())
     # built before the transaction replaces the map it reads the first assignment times from
     con.execute(f"""
@@ -286,7 +334,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         SELECT a.source, a.record_id, c.customer_id, coalesce(p.first_assigned_at, ?::TIMESTAMP) AS first_assigned_at,
                '{run_id}' AS run_id
         FROM _id_assignment a JOIN _id_mapping c USING (cluster) LEFT JOIN _id_prev p USING (source, record_id)
-        """, [now])
+    """, [now])
     if mode == "incremental":
         # the known records the re-resolved customers did not take in keep the customer they found
         con.execute(f"INSERT INTO _id_new_map SELECT source, record_id, customer_id, ?::TIMESTAMP, '{run_id}' "
@@ -294,35 +342,46 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         con.execute("CREATE OR REPLACE TEMP TABLE _id_prev_customers AS SELECT DISTINCT customer_id FROM _id_prev")
         con.execute("CREATE OR REPLACE TEMP TABLE _id_touched_customers AS SELECT customer_id FROM _id_new_map "
                     "UNION SELECT customer_id FROM _id_prev_customers")
-    saved_rows = rows_module.stored_rows(local, result.labels, mapping, run_id)
-    steps["stable_ids"] = time.perf_counter() - t
+    return mapping, history
 
-    t = time.perf_counter()
-    det_edges = pl.concat([
-        _keyed(local, result.deterministic_edges["rec_left"], "left"),
-        _keyed(local, result.deterministic_edges["rec_right"], "right"),
+
+@dataclass
+class _Edges:
+    """Edge rows of one run: frames keyed by each row's first record, and SQL over `_id_members`
+    for the records inside rows."""
+    deterministic: pl.DataFrame
+    probabilistic: pl.DataFrame
+    comparisons: pl.DataFrame
+    rejected: pl.DataFrame
+    within_rows_sql: str
+    refused_within_sql: str
+
+
+def _edges(con, local: pl.DataFrame, result, identity_rows, run_id: str) -> _Edges:
+    det = result.deterministic_edges
+    deterministic = pl.concat([
+        _keyed(local, det["rec_left"], "left"), _keyed(local, det["rec_right"], "right"),
     ], how="horizontal").with_columns(
-        pl.lit("deterministic").alias("edge_kind"), result.deterministic_edges["identifier_type"],
+        pl.lit("deterministic").alias("edge_kind"), det["identifier_type"],
         pl.lit(None, pl.Float64).alias("match_probability"), pl.lit(None, pl.Float64).alias("match_weight"),
         pl.lit(run_id).alias("run_id"),
     )
     # the records of one row share its identifiers: a star from its first record, typed by the best one
     con.register("_id_row_firsts", local.filter(pl.col("link_type").is_not_null() & (pl.col("records") > 1))
                  .select("rec", "source", "record_id", "link_type").to_arrow())
-    row_edges_sql = f"""
+    within_rows_sql = f"""
         SELECT f.source AS left_source, f.record_id AS left_record_id, m.source AS right_source,
                m.record_id AS right_record_id, 'deterministic' AS edge_kind, f.link_type AS identifier_type,
                NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
         FROM {rows_module.MEMBERS} m JOIN _id_row_firsts f USING (rec)
         WHERE NOT (m.source = f.source AND m.record_id = f.record_id)"""
     pe = result.probabilistic_edges
-    prob_edges = pl.concat([
+    probabilistic = pl.concat([
         _keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right"),
     ], how="horizontal").with_columns(
         pl.lit("probabilistic").alias("edge_kind"), pl.lit(None, pl.Utf8).alias("identifier_type"),
         pe["match_probability"], pe["match_weight"], pl.lit(run_id).alias("run_id"),
     )
-    comparisons = _edge_comparisons(local, pe, result.comparisons, run_id)
     rj = result.rejected
     rejected = pl.concat([
         _keyed(local, rj["rec_left"], "left"), _keyed(local, rj["rec_right"], "right"),
@@ -341,87 +400,76 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
                NULL::DOUBLE AS match_probability, w.reason, '{run_id}' AS run_id
         FROM {rows_module.MEMBERS} m JOIN _id_refused_within w USING (rec)
         WHERE m.per_record AND NOT (m.source = w.source AND m.record_id = w.record_id)"""
-    steps["edge_tables"] = time.perf_counter() - t
-    t = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if mode == "full":
-            con.execute("CREATE OR REPLACE TABLE identity.normalized_records AS SELECT * FROM _id_normalized")
-            for table in ("identity.record_map", "identity.edges", "identity.rejected_edges",
-                          "identity.edge_comparisons"):
-                con.execute(f"DELETE FROM {table}")
-        else:
-            con.execute("DELETE FROM identity.normalized_records WHERE (source, record_id) IN "
-                        "(SELECT (source, record_id) FROM _inc_fresh)")
-            _insert_sql(con, "identity.normalized_records", "SELECT * FROM _inc_fresh")
-            con.execute("DELETE FROM identity.record_map WHERE (source, record_id) IN "
-                        "(SELECT (source, record_id) FROM _id_subset)")
-            for table in ("identity.edges", "identity.rejected_edges", "identity.edge_comparisons"):
-                con.execute(f"DELETE FROM {table} WHERE (left_source, left_record_id) IN "
-                            f"(SELECT (source, record_id) FROM _id_subset)")
-        con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map ORDER BY source, record_id")
-        if mode == "full":
-            con.execute("DELETE FROM identity.identity_rows")
-        else:
-            con.execute("DELETE FROM identity.identity_rows WHERE customer_id IN "
-                        "(SELECT customer_id FROM _id_prev_customers)")
-            con.execute("""
-                UPDATE identity.identity_rows r SET records = r.records + k.n
-                FROM (SELECT k1, k2, count(*) AS n FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)
-                      GROUP BY k1, k2) k
-                WHERE r.k1 = k.k1 AND r.k2 = k.k2""")
-            _insert_sql(con, "identity.edges", f"""
-                SELECT first_source AS left_source, first_record_id AS left_record_id, source AS right_source,
-                       record_id AS right_record_id, 'deterministic' AS edge_kind, link_type AS identifier_type,
-                       NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
-                FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)""")
-        _insert(con, "identity.identity_rows", saved_rows)
-        _insert(con, "identity.edges", det_edges)
-        _insert_sql(con, "identity.edges", row_edges_sql)
-        _insert(con, "identity.edges", prob_edges)
-        _insert(con, "identity.rejected_edges", rejected)
-        _insert_sql(con, "identity.rejected_edges", refused_within_sql)
-        _insert(con, "identity.edge_comparisons", comparisons)
-        _insert(con, "identity.id_history", history.with_columns(
-            pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
-        if mode == "full":
-            _rebuild_customers(con, run_id)
-        else:
-            _rebuild_customers(con, run_id, touched="_id_touched_customers")
-        if mode == "full" and result.model is not None and settings.match.retrain:
-            _insert(con, "identity.match_weights", result.model.to_frame(run_id))
-        if result.histogram is not None and result.histogram.height:
-            _insert(con, "identity.match_weight_histogram", result.histogram.with_columns(
-                pl.lit(run_id).alias("run_id"), pl.lit(settings.match.threshold).alias("threshold")))
-        steps["write_tables"] = time.perf_counter() - t
-        rejected_count = con.execute("SELECT count(*) FROM identity.rejected_edges WHERE run_id = ?",
-                                     [run_id]).fetchall()[0][0]
-        row_edges = con.execute(f"SELECT count(*) FROM identity.edges WHERE run_id = ? AND edge_kind = "
-                                f"'deterministic'", [run_id]).fetchall()[0][0]
-        summary = ResolveSummary(
-            run_id=run_id, mode=mode,
-            records=con.execute("SELECT count(*) FROM identity.normalized_records").fetchall()[0][0],
-            new_records=new_count,
-            customers=con.execute("SELECT count(*) FROM identity.customers").fetchall()[0][0],
-            deterministic_edges=row_edges, probabilistic_edges=prob_edges.height,
-            rejected_edges=rejected_count, signatures=result.stats.get("signatures", 0),
-            candidate_pairs=result.stats.get("candidate_pairs", 0),
-            skipped_blocks=result.stats.get("skipped_blocks", 0),
-            merges=history.filter(pl.col("reason") == "merge").height,
-            splits=history.filter(pl.col("reason") == "split").height,
-            rejected_by_reason=dict(con.execute("SELECT reason, count(*) FROM identity.rejected_edges WHERE run_id = ? "
-                                                "GROUP BY reason ORDER BY reason", [run_id]).fetchall()),
-            step_seconds={k: round(v, 3) for k, v in steps.items()},
-        )
-        _record_run(con, summary, started, "ok")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_id_mapping", "_id_row_firsts", "_id_refused_within"):
-            con.unregister(name)
-    return summary
+    return _Edges(deterministic, probabilistic, _edge_comparisons(local, pe, result.comparisons, run_id),
+                  rejected, within_rows_sql, refused_within_sql)
+
+
+def _write(con, mode: str, run_id: str, now: datetime, edges: _Edges, history: pl.DataFrame,
+           saved_rows: pl.DataFrame) -> None:
+    """Every identity table of the run, inside the caller's transaction."""
+    if mode == "full":
+        con.execute("CREATE OR REPLACE TABLE identity.normalized_records AS SELECT * FROM _id_normalized")
+        for table in ("identity.record_map", "identity.edges", "identity.rejected_edges",
+                      "identity.edge_comparisons", "identity.identity_rows"):
+            con.execute(f"DELETE FROM {table}")
+    else:
+        con.execute("DELETE FROM identity.normalized_records WHERE (source, record_id) IN "
+                    "(SELECT (source, record_id) FROM _inc_fresh)")
+        _insert_sql(con, "identity.normalized_records", "SELECT * FROM _inc_fresh")
+        con.execute("DELETE FROM identity.record_map WHERE (source, record_id) IN "
+                    "(SELECT (source, record_id) FROM _id_subset)")
+        for table in ("identity.edges", "identity.rejected_edges", "identity.edge_comparisons"):
+            con.execute(f"DELETE FROM {table} WHERE (left_source, left_record_id) IN "
+                        f"(SELECT (source, record_id) FROM _id_subset)")
+        # the re-resolved customers' rows are written anew; a known record adds one to its row
+        con.execute("DELETE FROM identity.identity_rows WHERE customer_id IN "
+                    "(SELECT customer_id FROM _id_prev_customers)")
+        con.execute("""
+            UPDATE identity.identity_rows r SET records = r.records + k.n
+            FROM (SELECT k1, k2, count(*) AS n FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)
+                  GROUP BY k1, k2) k
+            WHERE r.k1 = k.k1 AND r.k2 = k.k2""")
+        _insert_sql(con, "identity.edges", f"""
+            SELECT first_source AS left_source, first_record_id AS left_record_id, source AS right_source,
+                   record_id AS right_record_id, 'deterministic' AS edge_kind, link_type AS identifier_type,
+                   NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
+            FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)""")
+    con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map ORDER BY source, record_id")
+    _insert(con, "identity.identity_rows", saved_rows)
+    _insert(con, "identity.edges", edges.deterministic)
+    _insert_sql(con, "identity.edges", edges.within_rows_sql)
+    _insert(con, "identity.edges", edges.probabilistic)
+    _insert(con, "identity.rejected_edges", edges.rejected)
+    _insert_sql(con, "identity.rejected_edges", edges.refused_within_sql)
+    _insert(con, "identity.edge_comparisons", edges.comparisons)
+    _insert(con, "identity.id_history", history.with_columns(
+        pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
+    _rebuild_customers(con, run_id, touched=None if mode == "full" else "_id_touched_customers")
+
+
+def _summary(con, run_id: str, mode: str, new_count: int, result, edges: _Edges, history: pl.DataFrame,
+             steps: dict) -> ResolveSummary:
+    def one(sql: str, *params):
+        return con.execute(sql, list(params)).fetchall()[0][0]
+
+    return ResolveSummary(
+        run_id=run_id, mode=mode,
+        records=one("SELECT count(*) FROM identity.normalized_records"),
+        new_records=new_count,
+        customers=one("SELECT count(*) FROM identity.customers"),
+        deterministic_edges=one("SELECT count(*) FROM identity.edges WHERE run_id = ? AND edge_kind = "
+                                "'deterministic'", run_id),
+        probabilistic_edges=edges.probabilistic.height,
+        rejected_edges=one("SELECT count(*) FROM identity.rejected_edges WHERE run_id = ?", run_id),
+        signatures=result.stats.get("signatures", 0),
+        candidate_pairs=result.stats.get("candidate_pairs", 0),
+        skipped_blocks=result.stats.get("skipped_blocks", 0),
+        merges=history.filter(pl.col("reason") == "merge").height,
+        splits=history.filter(pl.col("reason") == "split").height,
+        rejected_by_reason=dict(con.execute("SELECT reason, count(*) FROM identity.rejected_edges WHERE run_id = ? "
+                                            "GROUP BY reason ORDER BY reason", [run_id]).fetchall()),
+        step_seconds={k: round(v, 3) for k, v in steps.items()},
+    )
 
 
 def _stored_model(con: duckdb.DuckDBPyConnection) -> MatchModel | None:

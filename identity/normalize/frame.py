@@ -9,7 +9,9 @@ from identity.normalize.address import (
 )
 from identity.normalize.dates import parse_birth_date
 from identity.normalize.email import normalize_email
-from identity.normalize.names import display_name, name_key, split_full_name
+from identity.normalize.names import (
+    composed_name_key, display_name, name_key, name_key_parts, split_full_name,
+)
 from identity.normalize.phone import normalize_phone
 
 # Columns of staging.customer_records this step reads (all text except event_time).
@@ -95,6 +97,11 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
     return pl.DataFrame([out[name].rename(name) for name in OUTPUT_SCHEMA]).cast(OUTPUT_SCHEMA)
 
 
+def _key(parts: pl.DataFrame) -> pl.Series:
+    """`name_key` from `name_key_parts`."""
+    return parts.select(pl.coalesce("kept", "folded")).to_series()
+
+
 def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.DataFrame:
     """The normalized PII columns (plus the row key) for distinct raw PII rows."""
     def text(name: str) -> pl.Series:
@@ -115,7 +122,14 @@ def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.Dat
         pl.concat_str([pl.lit(first), pl.lit(last)], separator=" ", ignore_nulls=True)
         .replace("", None).alias("full_name")
     ).to_series()
-    full = display_name(raw_full).fill_null(composed).rename("full_name")
+    given_full = display_name(raw_full)
+    full = given_full.fill_null(composed).rename("full_name")
+    first_parts, last_parts = name_key_parts(first), name_key_parts(last)
+    # a composed full name's key is its parts' keys joined (no second reading of every name)
+    full_key = pl.select(
+        pl.when(given_full.is_null()).then(composed_name_key(first_parts, last_parts))
+        .otherwise(name_key(given_full))
+    ).to_series()
 
     street = normalize_street(text("street"))
     month_first = (phone_region == "US").fill_null(False)  # US records write 04/23/1990
@@ -124,8 +138,8 @@ def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.Dat
         email.get_column("email"), email.get_column("email_invalid_reason"),
         phone.get_column("phone"), phone.get_column("phone_invalid_reason"),
         first.rename("first_name"), last.rename("last_name"), full,
-        name_key(first).rename("first_name_key"), name_key(last).rename("last_name_key"),
-        name_key(full).rename("full_name_key"),
+        _key(first_parts).rename("first_name_key"), _key(last_parts).rename("last_name_key"),
+        full_key.rename("full_name_key"),
         street.get_column("street"), street.get_column("house_number"),
         city_key(text("city")).rename("city"),
         normalize_postcode(text("postcode")).rename("postcode"),

@@ -80,12 +80,21 @@ def display_name_value(raw: str) -> str | None:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def name_key_value(raw: str) -> str | None:
+def name_key_parts_value(raw: str) -> tuple[str | None, str | None]:
+    """(kept, folded): the key's words without titles and particles, and all its folded words.
+
+    The key is `kept`, else `folded` (a name made only of particles or titles still deserves a key).
+    Both are read word by word, so the parts of "First Last" are those of "First" and of "Last"
+    joined: `composed_name_key` builds the key of a composed full name from them.
+    """
     words = [w for w in raw.split() if not _is_title(w)]
     kept = [t for t in fold_tokens(" ".join(words)) if t not in PARTICLES]
-    if not kept:  # a name made only of particles or titles still deserves a key
-        kept = fold_tokens(raw)
-    return " ".join(kept) or None
+    return " ".join(kept) or None, " ".join(fold_tokens(raw)) or None
+
+
+def name_key_value(raw: str) -> str | None:
+    kept, folded = name_key_parts_value(raw)
+    return kept or folded
 
 
 def _is_given_name(word: str) -> bool:
@@ -146,6 +155,26 @@ def display_name(s: pl.Series) -> pl.Series:
 def name_key(s: pl.Series) -> pl.Series:
     """Matching form: casefolded, accents stripped, punctuation, particles and titles removed."""
     return map_distinct(s.cast(pl.String), name_key_value, pl.String)
+
+
+def name_key_parts(s: pl.Series) -> pl.DataFrame:
+    """Columns `kept`, `folded` (see `name_key_parts_value`) of each name; the key is kept ?? folded."""
+    from identity.normalize._text import map_distinct_frame
+
+    return map_distinct_frame(
+        pl.DataFrame({"raw": s.cast(pl.String)}), name_key_parts_value, {"kept": pl.String, "folded": pl.String}
+    )
+
+
+def composed_name_key(first: pl.DataFrame, last: pl.DataFrame) -> pl.Series:
+    """`name_key` of "first last" (either may be null) from the `name_key_parts` of each, without
+    reading the composed name again: its words are the first's then the last's, so its kept words
+    are theirs joined, and when none is kept, its folded words are theirs joined."""
+    def joined(column: str) -> pl.Expr:
+        return pl.concat_str([pl.lit(first.get_column(column)), pl.lit(last.get_column(column))],
+                             separator=" ", ignore_nulls=True).replace("", None)
+
+    return pl.select(pl.coalesce(joined("kept"), joined("folded"))).to_series()
 
 
 def split_full_name(s: pl.Series) -> pl.DataFrame:

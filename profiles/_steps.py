@@ -16,7 +16,8 @@ from warehouse.partitions import MapParts, work_dir
 def build_profiles(home: str | Path, map_parts: MapParts | None = None, parts: int | None = None) -> dict:
     """Golden profiles, then traits (and the customer_360 view), then accounts (from group calls)
     for the warehouse at `home`. With `map_parts`, the per-customer work runs in `parts`
-    customer-id hash partitions (Parquet under HOME/_parts/, removed after); tables are written here."""
+    customer-id hash partitions (golden survivorship, activity and order aggregates; Parquet under
+    HOME/_parts/, removed after); tables are written here."""
     import shutil
 
     from profiles.accounts import build_accounts
@@ -29,7 +30,8 @@ def build_profiles(home: str | Path, map_parts: MapParts | None = None, parts: i
     try:
         golden = build_golden(con, config.golden, map_parts=map_parts, parts=parts,
                               work=work / "golden" if work else None)
-        traits = build_traits(con, config.traits, config_path("profiles"))
+        traits = build_traits(con, config.traits, config_path("profiles"), map_parts=map_parts, parts=parts,
+                              work=work / "traits" if work else None)
         accounts = build_accounts(con)
     finally:
         con.close()

@@ -27,7 +27,8 @@ from profiles.expressions import (
     ExpressionError, compile_condition, evaluation_failure, fields_used, quote_identifier as q, relation_catalog,
 )
 from profiles.golden import GOLDEN_TABLE, _existing_columns, require_tables
-from warehouse.sql import transaction
+from warehouse.partitions import PART_INPUT, MapParts, SqlPart, run_sql_part, write_partitions
+from warehouse.sql import quote_literal, transaction
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,24 @@ def _phone_region(e164: str) -> str | None:
         return None
 
 
-def _activity_sql(con: duckdb.DuckDBPyConnection) -> str:
+# Per-customer aggregates over row sets ({rows}): the same SQL whole (embedded) or per customer-id
+# hash partition (`map_parts`), so both give the same rows.
+ACTIVITY_AGGREGATE = """
+        SELECT customer_id,
+               min(event_time) AS first_seen,
+               max(event_time) AS last_seen,
+               count(*) AS records,
+               count(*) FILTER (WHERE source = 'web') AS web_events,
+               count(*) FILTER (WHERE source = 'app') AS app_events,
+               count(*) FILTER (WHERE source = 'social') AS social_events,
+               count(*) FILTER (WHERE stream = 'social_interactions') AS social_interactions,
+               count(*) FILTER (WHERE stream = 'social_leads') AS social_leads
+        FROM {rows} GROUP BY customer_id
+"""
+
+
+def _activity_rows_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """One row per record of a customer: its source, time and stream."""
     has_stream = "stream" in _existing_columns(con, "staging.customer_records")
     stream_join = (
         "LEFT JOIN staging.customer_records s ON s.source = m.source AND s.record_id = m.record_id"
@@ -76,30 +94,30 @@ def _activity_sql(con: duckdb.DuckDBPyConnection) -> str:
     )
     stream = "s.stream" if has_stream else "CAST(NULL AS VARCHAR)"
     return f"""
-        SELECT m.customer_id,
-               min(CAST(n.event_time AS TIMESTAMP)) AS first_seen,
-               max(CAST(n.event_time AS TIMESTAMP)) AS last_seen,
-               count(*) AS records,
-               count(*) FILTER (WHERE m.source = 'web') AS web_events,
-               count(*) FILTER (WHERE m.source = 'app') AS app_events,
-               count(*) FILTER (WHERE m.source = 'social') AS social_events,
-               count(*) FILTER (WHERE {stream} = 'social_interactions') AS social_interactions,
-               count(*) FILTER (WHERE {stream} = 'social_leads') AS social_leads
+        SELECT m.customer_id, m.source, CAST(n.event_time AS TIMESTAMP) AS event_time, {stream} AS stream
         FROM identity.record_map m
         LEFT JOIN identity.normalized_records n ON n.source = m.source AND n.record_id = m.record_id
         {stream_join}
-        GROUP BY m.customer_id
     """
 
 
+def _activity_sql(con: duckdb.DuckDBPyConnection) -> str:
+    return ACTIVITY_AGGREGATE.format(rows=f"({_activity_rows_sql(con)})")
+
+
 def _orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[str, list]:
-    """Order traits from `staging.orders` (one row per order, its latest version: the connector
-    stages status, amount, currency and channel with the load that brought them)."""
+    rows, params = _priced_orders_sql(con, config)
+    return (ORDERS_AGGREGATE.format(rows=f"({rows})"), params) if rows else ("", [])
+
+
+def _priced_orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[str, list]:
+    """Order rows from `staging.orders` (one row per order, its latest version: the connector
+    stages status, amount, currency and channel with the load that brought them), priced in the
+    base currency."""
     spec = config.streams.get("orders")
     if spec is None or not _relation_exists(con, "staging.orders"):
         return "", []
     sql = """
-        WITH priced AS (
             SELECT m.customer_id, o.created_at AS ordered_at, o.channel,
                    lower(o.status) IN (SELECT unnest(CAST(? AS VARCHAR[]))) AS counts_revenue,
                    CAST(o.amount AS DOUBLE) * r.rate AS amount_base
@@ -109,7 +127,11 @@ def _orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[s
             -- The latest version per order (staging keeps one; stay safe if it does not).
             QUALIFY row_number() OVER (PARTITION BY o.source, o.record_id
                                        ORDER BY o.updated_at DESC NULLS LAST, o.load_id DESC) = 1
-        )
+    """
+    return sql, [[s.lower() for s in config.revenue_statuses]]
+
+
+ORDERS_AGGREGATE = """
         SELECT customer_id,
                count(*) AS orders,
                count(*) FILTER (WHERE counts_revenue) AS completed_orders,
@@ -119,9 +141,37 @@ def _orders_sql(con: duckdb.DuckDBPyConnection, config: TraitsConfig) -> tuple[s
                min(ordered_at) AS first_order_at,
                max(ordered_at) FILTER (WHERE counts_revenue) AS last_order_at,
                count(*) FILTER (WHERE counts_revenue AND amount_base IS NULL) AS orders_unconverted
-        FROM priced GROUP BY customer_id
-    """
-    return sql, [[s.lower() for s in config.revenue_statuses]]
+        FROM {rows} GROUP BY customer_id
+"""
+
+
+def _aggregates_in_parts(con: duckdb.DuckDBPyConnection, config: TraitsConfig, map_parts: MapParts, parts: int,
+                         work: Path) -> bool:
+    """`_trait_activity` and `_trait_orders` from customer-id hash partitions, one round of parts;
+    False when there are no orders to aggregate (the caller makes the empty table)."""
+    inputs = {"activity": (write_partitions(con, _activity_rows_sql(con), "customer_id", parts, work / "activity"),
+                           ACTIVITY_AGGREGATE)}
+    priced, params = _priced_orders_sql(con, config)
+    if priced:
+        inputs["orders"] = (write_partitions(con, priced, "customer_id", parts, work / "orders", params),
+                            ORDERS_AGGREGATE)
+    jobs, owners = [], []
+    for name, (paths, aggregate) in inputs.items():
+        for i, path in enumerate(paths):
+            jobs.append(SqlPart(path, (f"CREATE TEMP TABLE _aggregate AS {aggregate.format(rows=PART_INPUT)}",),
+                                "_aggregate", str(work / f"{name}-out" / f"part{i}.parquet")))
+            owners.append(name)
+    outputs = map_parts(run_sql_part, jobs)
+    for name, (paths, aggregate) in inputs.items():
+        mine = [o for o, owner in zip(outputs, owners) if owner == name]
+        if mine:
+            files = "[" + ", ".join(quote_literal(o) for o in mine) + "]"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_{name} AS SELECT * FROM read_parquet({files})")
+        else:  # no rows at all: the aggregate over the empty row set gives the typed empty table
+            rows = _activity_rows_sql(con) if name == "activity" else priced
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_{name} AS {aggregate.format(rows=f'({rows})')}",
+                        [] if name == "activity" else params)
+    return bool(priced)
 
 
 def _custom_trait_sql(con: duckdb.DuckDBPyConnection, trait: CustomTrait, index: int, config: TraitsConfig,
@@ -196,8 +246,13 @@ def _first_failing_custom_trait(con: duckdb.DuckDBPyConnection,
     return None
 
 
-def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_file: str | Path = "config/profiles.yaml") -> dict:
-    """Rebuild `profiles.traits` and the `profiles.customer_360` view (golden + traits)."""
+def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_file: str | Path = "config/profiles.yaml",
+                 map_parts: MapParts | None = None, parts: int | None = None, work: Path | None = None) -> dict:
+    """Rebuild `profiles.traits` and the `profiles.customer_360` view (golden + traits).
+
+    With `map_parts`, the per-customer activity and order aggregates are computed in `parts`
+    customer-id hash partitions (Parquet under `work`); what ranks customers against each other
+    (RFM quintiles) and the declared traits run here, over every customer at once."""
     require_tables(con, [GOLDEN_TABLE, "identity.record_map", "identity.normalized_records"],
                    "run `cdp profiles --home HOME` (it builds golden profiles first)")
     config_file = str(config_file)
@@ -211,11 +266,15 @@ def build_traits(con: duckdb.DuckDBPyConnection, config: TraitsConfig, config_fi
     con.execute("CREATE OR REPLACE TEMP TABLE _trait_rates (currency VARCHAR, rate DOUBLE)")
     con.executemany("INSERT INTO _trait_rates VALUES (?, ?)",
                     [[c.upper(), float(r)] for c, r in sorted(config.currency_rates.items())])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_activity AS {_activity_sql(con)}")
-    orders_sql, orders_params = _orders_sql(con, config)
-    if orders_sql:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_orders AS {orders_sql}", orders_params)
+    if map_parts is not None and work is not None:
+        have_orders = _aggregates_in_parts(con, config, map_parts, parts or 1, work)
     else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_activity AS {_activity_sql(con)}")
+        orders_sql, orders_params = _orders_sql(con, config)
+        if orders_sql:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _trait_orders AS {orders_sql}", orders_params)
+        have_orders = bool(orders_sql)
+    if not have_orders:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _trait_orders (customer_id VARCHAR, orders BIGINT, completed_orders BIGINT, "
             "store_orders BIGINT, web_orders BIGINT, revenue DOUBLE, first_order_at TIMESTAMP, "

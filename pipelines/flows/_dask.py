@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from prefect import task, unmapped
+from prefect.cache_policies import NO_CACHE
 
 from config.pipeline import DaskSettings
 
@@ -30,7 +31,10 @@ from config.pipeline import DaskSettings
 _INHERITED_ENV_PREFIXES = ("CDP_", "PREFECT_")
 
 
-@task(name="cdp-part", retries=2, retry_delay_seconds=1, tags=["cdp", "part"])
+# No cache key (hashing a part's inputs buys nothing: parts are never reused) and no stored result
+# (the part's output is its Parquet file; the return value is a path or a small summary).
+@task(name="cdp-part", retries=2, retry_delay_seconds=1, tags=["cdp", "part"], cache_policy=NO_CACHE,
+      persist_result=False)
 def run_part(fn: Callable[[Any], Any], item: Any) -> Any:
     """One part of a stage, on a Dask worker."""
     return fn(item)

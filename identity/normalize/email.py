@@ -49,29 +49,41 @@ def _validate_one(text: str) -> tuple[str | None, str | None]:
     return f"{result.local_part.lower()}@{result.domain.lower()}", None
 
 
-def _provider_rules(address: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(normalized address, reason) from a valid lowercased address expression."""
-    local = address.str.extract(r"^(.*)@[^@]*$", 1)
-    domain = address.str.extract(r"@([^@]*)$", 1)
-    local = pl.when(domain.is_in(_PLUS_ADDRESSING_DOMAINS)).then(local.str.replace(r"\+.*$", "")).otherwise(local)
-    is_gmail = domain.is_in(_GMAIL_DOMAINS)
-    local = pl.when(is_gmail).then(local.str.replace_all(".", "", literal=True)).otherwise(local)
-    domain = pl.when(is_gmail).then(pl.lit("gmail.com")).otherwise(domain)
-    placeholder = local.is_in(_PLACEHOLDER_LOCALS) | domain.is_in(_PLACEHOLDER_DOMAINS)
-    empty = local.str.len_bytes() == 0
-    reason = pl.when(placeholder).then(pl.lit("placeholder")).when(empty).then(pl.lit("syntax"))
-    email = pl.when(placeholder | empty).then(None).otherwise(pl.concat_str([local, pl.lit("@"), domain]))
-    return email, reason
+def _provider_rules(frame: pl.DataFrame, address: pl.Expr) -> pl.DataFrame:
+    """`frame` plus `rule_email` and `rule_reason`: the provider rules over a valid lowercased
+    address expression. Each step is its own column: as one nested expression, every `when`
+    evaluated the address regexes again (10.7 s of 13.7 s at 575k addresses)."""
+    frame = frame.with_columns(
+        _local=address.str.extract(r"^(.*)@[^@]*$", 1), _domain=address.str.extract(r"@([^@]*)$", 1)
+    )
+    local, domain = pl.col("_local"), pl.col("_domain")
+    frame = frame.with_columns(
+        _local=pl.when(domain.is_in(_PLUS_ADDRESSING_DOMAINS)).then(local.str.replace(r"\+.*$", "")).otherwise(local),
+        _gmail=domain.is_in(_GMAIL_DOMAINS),
+    )
+    is_gmail = pl.col("_gmail")
+    frame = frame.with_columns(
+        _local=pl.when(is_gmail).then(local.str.replace_all(".", "", literal=True)).otherwise(local),
+        _domain=pl.when(is_gmail).then(pl.lit("gmail.com")).otherwise(domain),
+    )
+    frame = frame.with_columns(
+        _placeholder=local.is_in(_PLACEHOLDER_LOCALS) | domain.is_in(_PLACEHOLDER_DOMAINS),
+        _empty=local.str.len_bytes() == 0,
+    )
+    placeholder, empty = pl.col("_placeholder"), pl.col("_empty")
+    return frame.with_columns(
+        rule_reason=pl.when(placeholder).then(pl.lit("placeholder")).when(empty).then(pl.lit("syntax")),
+        rule_email=pl.when(placeholder | empty).then(None).otherwise(pl.concat_str([local, pl.lit("@"), domain])),
+    ).drop("_local", "_domain", "_gmail", "_placeholder", "_empty")
 
 
 def _normalize_distinct(raw: pl.Series) -> pl.DataFrame:
     """Columns raw, email, email_invalid_reason for distinct non-null raw values."""
-    frame = pl.DataFrame({"raw": raw})
-    text = pl.col("raw").str.strip_chars()
-    lowered = text.str.to_lowercase().str.strip_prefix("mailto:")
+    frame = pl.DataFrame({"raw": raw}).with_columns(text=pl.col("raw").str.strip_chars())
+    text = pl.col("text")
+    frame = frame.with_columns(lowered=text.str.to_lowercase().str.strip_prefix("mailto:"))
+    lowered = pl.col("lowered")
     frame = frame.with_columns(
-        text=text,
-        lowered=lowered,
         simple=lowered.str.contains(_SIMPLE_EMAIL)
         & (lowered.str.extract(r"^(.*)@", 1).str.len_bytes() <= 64)
         & (lowered.str.len_bytes() <= 254)
@@ -87,13 +99,14 @@ def _normalize_distinct(raw: pl.Series) -> pl.DataFrame:
     )
     slow = pl.concat([slow.select("raw"), checked], how="horizontal")
     frame = frame.join(slow, on="raw", how="left")
-    address = pl.when(pl.col("early_reason").is_null() & pl.col("simple")).then(pl.col("lowered")) \
+    frame = frame.with_columns(
+        address=pl.when(pl.col("early_reason").is_null() & pl.col("simple")).then(pl.col("lowered"))
         .otherwise(pl.col("address"))
-    email, rule_reason = _provider_rules(address)
-    return frame.select(
+    )
+    return _provider_rules(frame, pl.col("address")).select(
         "raw",
-        email=email,
-        email_invalid_reason=pl.coalesce("early_reason", "syntax_reason", rule_reason),
+        email=pl.col("rule_email"),
+        email_invalid_reason=pl.coalesce("early_reason", "syntax_reason", "rule_reason"),
     )
 
 

@@ -101,3 +101,25 @@ def test_dask_run_equals_embedded_run_even_when_a_worker_is_killed(embedded, sou
     runs = _part_runs_since(started)
     assert len(runs) >= 6 and all(r.state.is_completed() for r in runs)
     assert _results(tmp_path / "home") == embedded
+
+
+def test_an_unknown_executor_is_refused_before_anything_runs(tmp_path):
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home), "--executor", "ray"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "unknown executor 'ray'; choose from local, dask" in done.stderr
+    assert not (home / "warehouse.duckdb").exists()
+
+
+def test_a_scheduler_address_and_local_workers_together_are_refused(tmp_path, monkeypatch):
+    from config.loader import ConfigError
+    from pipelines.flows.run import run_pipeline
+
+    monkeypatch.setenv("CDP_PIPELINE__DASK__ADDRESS", "tcp://127.0.0.1:8786")
+    monkeypatch.setenv("CDP_PIPELINE__DASK__LOCAL_WORKERS", "2")
+    with pytest.raises(ConfigError, match="not both"):
+        run_pipeline("dask", home=str(tmp_path / "home"))

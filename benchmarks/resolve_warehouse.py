@@ -24,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, logging, resource, sys, time
 sys.path.insert(0, sys.argv[1])
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 import duckdb
 from identity.resolution import resolve
 database, mode, share, truth = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
@@ -56,10 +57,11 @@ print(json.dumps(out))
 
 
 def run(tree: Path, database: Path, mode: str, share: float, truth: str) -> dict:
+    # the child's log (its steps, as they finish) goes to this stderr; its figures come on stdout
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(database), mode, str(share), truth],
-                          capture_output=True, text=True)
+                          stdout=subprocess.PIPE, text=True)
     if proc.returncode:
-        sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"{mode} run failed (exit {proc.returncode}): see its log above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

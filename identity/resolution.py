@@ -114,25 +114,45 @@ _RAW_KEY = ", ".join(f'"{c}"' for c in _RAW_COLUMNS)
 _ANY_RAW = ", ".join(f'any_value("{c}") AS "{c}"' for c in _RAW_COLUMNS)
 
 
+# distinct raw tuples normalized per chunk: the chunk, not the warehouse, bounds the memory this
+# step takes (at 1M generated customers, 7.7M tuples in one frame went past 11 GB)
+TUPLES_PER_CHUNK = 1_000_000
+_ANY_PII = ", ".join(f'any_value("{c}")' for c in ("source", "email", "phone", "first_name", "last_name",
+                                                    "full_name", "street", "city", "postcode", "region", "country",
+                                                    "birth_date"))
+
+
 def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: IdentitySettings, out: str,
                    map_parts: MapParts | None = None) -> int:
     """Temp table `out` (identity.normalized_records' columns, sorted by source, record_id): the
     staging rows of `staging_sql`, normalized. Each distinct raw identity tuple is normalized once
-    (events repeat their visitor's fields) and joined back to its records inside DuckDB, so the
-    records themselves never become a Polars frame. Returns the number of records."""
+    (events repeat their visitor's fields), a chunk of tuples at a time, and joined back to its
+    records inside DuckDB, so the records never become a Polars frame. Returns the number of records."""
     key = f"hash({_RAW_KEY}) AS k1, hash({', '.join(reversed(_RAW_KEY.split(', ')))}, 'k2') AS k2"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _id_raw AS SELECT source, record_id, event_time, {key} FROM ({staging_sql})")
-    tuples = pl.from_arrow(con.sql(f"""
-        SELECT k1, k2, {_ANY_RAW} FROM (SELECT {key}, {_RAW_KEY} FROM ({staging_sql})) GROUP BY k1, k2 ORDER BY k1, k2
-    """).to_arrow_table())
-    # the tuple's number rides through normalize_frame in record_id, which it passes on untouched
-    tuples = tuples.with_row_index("_tuple").with_columns(pl.col("_tuple").cast(pl.Utf8).alias("record_id"))
-    normalized = normalize_staging(tuples.drop("k1", "k2", "_tuple"), settings, map_parts)
-    normalized = normalized.with_columns(pl.col("record_id").cast(pl.UInt32).alias("_tuple")).join(
-        tuples.select("_tuple", "k1", "k2"), on="_tuple").drop("_tuple", "record_id", "event_time")
-    del tuples
-    con.register("_id_tuples", normalized.to_arrow())
-    cols = ", ".join(f't."{c}"' for c in OUTPUT_SCHEMA if c not in ("source", "record_id", "event_time"))
+    distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT k1, k2 FROM _id_raw)").fetchall()[0][0]
+    chunks = max(1, -(-distinct // TUPLES_PER_CHUNK))
+    # tuples sharing their personal fields share a chunk, so each distinct value is still parsed once
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _id_raw_tuples AS
+        SELECT k1, k2, {_ANY_RAW}, hash({_ANY_PII}) % {chunks} AS _chunk
+        FROM (SELECT {key}, {_RAW_KEY} FROM ({staging_sql})) GROUP BY k1, k2
+    """)
+    columns = [c for c in OUTPUT_SCHEMA if c not in ("record_id", "event_time")]
+    con.execute("CREATE OR REPLACE TEMP TABLE _id_tuples (k1 UBIGINT, k2 UBIGINT, "
+                + ", ".join(f'"{c}" {_DUCKDB_TYPE.get(c, "VARCHAR")}' for c in columns) + ")")
+    for chunk in range(chunks):
+        tuples = pl.from_arrow(con.sql(f"SELECT * EXCLUDE (_chunk) FROM _id_raw_tuples WHERE _chunk = {chunk} "
+                                       "ORDER BY k1, k2").to_arrow_table())
+        # the tuple's number rides through normalize_frame in record_id, which it passes on untouched
+        tuples = tuples.with_row_index("_tuple").with_columns(pl.col("_tuple").cast(pl.Utf8).alias("record_id"))
+        normalized = normalize_staging(tuples.drop("k1", "k2", "_tuple"), settings, map_parts)
+        normalized = normalized.with_columns(pl.col("record_id").cast(pl.UInt32).alias("_tuple")).join(
+            tuples.select("_tuple", "k1", "k2"), on="_tuple").select("k1", "k2", *columns)
+        del tuples
+        _insert(con, "_id_tuples", normalized)
+        del normalized
+    cols = ", ".join(f't."{c}"' for c in columns if c != "source")
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {out} AS
@@ -140,9 +160,12 @@ def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: I
             FROM _id_raw r JOIN _id_tuples t USING (k1, k2) ORDER BY t.source, r.record_id
         """)
     finally:
-        con.unregister("_id_tuples")
-        con.execute("DROP TABLE IF EXISTS _id_raw")
+        for table in ("_id_raw", "_id_raw_tuples", "_id_tuples"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
+
+
+_DUCKDB_TYPE = {"event_time": "TIMESTAMPTZ", "birth_date": "DATE"}
 
 
 def _staging_sql(con: duckdb.DuckDBPyConnection, new_only: bool) -> str:

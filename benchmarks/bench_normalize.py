@@ -1,6 +1,12 @@
 """Throughput of identity.normalize.normalize_frame on synthetic staging records (prints figures).
 
     .venv/bin/python benchmarks/bench_normalize.py --rows 1000000 --people 100000
+    .venv/bin/python benchmarks/bench_normalize.py --person-file /tmp/person-1m [--repeat 3]
+
+With --person-file (a benchmarks/person_file.py folder), the records are laid out as `cdp
+resolve-file` lays them out and normalized in this process (`normalize_frame`) and on two worker
+processes (`normalize_groups`), each run in a fresh interpreter (cold caches), alternating, with
+the wall time, the CPU time of the whole process tree and the load average.
 
 People are drawn with Faker in es_ES, es_MX, id_ID and en_US; each record takes one person and
 writes some fields differently (case, spacing, phone format, date format, abbreviations), so the
@@ -68,12 +74,63 @@ def records(pool: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
     )
 
 
+def staged_person_file(data: Path, mapping_file: Path) -> tuple[pl.DataFrame, str | None]:
+    """A CSV laid out as staging records, as `identity.resolve_file.to_records` does."""
+    from identity.resolve_file import _STAGING_COLUMN, _first_of, load_mapping, read_input
+
+    frame = read_input(data)
+    mapping = load_mapping(mapping_file, frame.columns)
+    n = frame.height
+    staging = {"source": pl.Series(["file"] * n), "record_id": frame.get_column(mapping["id"]).cast(pl.Utf8)}
+    for kind, column in _STAGING_COLUMN.items():
+        value = _first_of(frame, mapping["attributes"], kind)
+        if value is not None:
+            staging[column] = value
+    return pl.DataFrame({k: v.rename(k) for k, v in staging.items()}), mapping["default_region"]
+
+
+def _one_run(folder: Path, workers: int) -> None:
+    """Child: normalize the person file once, print 'seconds cpu_seconds'."""
+    import resource
+
+    from identity.parallel_normalize import normalize_groups
+
+    frame, region = staged_person_file(folder / "data.csv", folder / "mapping.yaml")
+    t, cpu = time.perf_counter(), time.process_time()
+    out = normalize_groups([(frame, region)], workers=workers)
+    seconds = time.perf_counter() - t
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = time.process_time() - cpu + children.ru_utime + children.ru_stime
+    assert out.height == frame.height
+    print(f"{seconds:.2f} {cpu_seconds:.2f}")
+
+
+def person_file_runs(folder: Path, repeat: int) -> None:
+    import subprocess
+
+    for run in range(repeat):
+        for workers in (1, 2):
+            load = os.getloadavg()[0]
+            proc = subprocess.run([sys.executable, __file__, "--person-file", str(folder), "--child-workers",
+                                   str(workers)], capture_output=True, text=True, check=True)
+            seconds, cpu_seconds = proc.stdout.split()
+            print(f"run {run + 1}: {workers} process{'es' if workers > 1 else ''}: {seconds} s wall, "
+                  f"{cpu_seconds} s CPU (load before {load:.2f}, after {os.getloadavg()[0]:.2f})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--person-file", type=Path)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--child-workers", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.person_file and args.child_workers:
+        return _one_run(args.person_file, args.child_workers)
+    if args.person_file:
+        return person_file_runs(args.person_file, args.repeat)
 
     from identity.normalize import normalize_frame
 

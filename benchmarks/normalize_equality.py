@@ -36,6 +36,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import polars as pl  # noqa: E402
 from polars.testing import assert_frame_equal  # noqa: E402
 
+sys.path.append(str(_HERE))
+from bench_normalize import staged_person_file  # noqa: E402
+
 BASELINE_PACKAGE = "baseline_normalize"
 
 
@@ -55,7 +58,7 @@ def load_baseline(rev: str) -> types.ModuleType:
     return importlib.import_module(BASELINE_PACKAGE)
 
 
-def compare(label: str, old, new, frame: pl.DataFrame, region: str | None) -> None:
+def compare(label: str, old, new, frame: pl.DataFrame, region: str | None, workers: bool = False) -> None:
     t = time.perf_counter()
     expected = old.normalize_frame(frame, default_region=region)
     t_old = time.perf_counter() - t
@@ -64,6 +67,15 @@ def compare(label: str, old, new, frame: pl.DataFrame, region: str | None) -> No
     t_new = time.perf_counter() - t
     check(label, expected, got)
     print(f"{label:<34} region={region or '-':<2} {frame.height:>9,} rows  old {t_old:6.2f}s  new {t_new:6.2f}s  equal")
+    if workers:  # the caller's side too: distinct rows on two worker processes, joined back
+        from identity.parallel_normalize import normalize_groups
+
+        t = time.perf_counter()
+        got = normalize_groups([(frame, region)], workers=2)
+        t_new = time.perf_counter() - t
+        check(f"{label} (2 workers)", expected, got)
+        print(f"{label + ' (normalize_groups)':<34} region={region or '-':<2} {frame.height:>9,} rows  "
+              f"{'':>12} new {t_new:6.2f}s  equal")
 
 
 def check(label: str, expected: pl.DataFrame, got: pl.DataFrame) -> None:
@@ -79,21 +91,6 @@ def check(label: str, expected: pl.DataFrame, got: pl.DataFrame) -> None:
                     print(pl.DataFrame({"old": expected[column].filter(differs).head(5),
                                         "new": got[column].filter(differs).head(5)}))
         sys.exit(1)
-
-
-def staged_person_file(data: Path, mapping_file: Path) -> tuple[pl.DataFrame, str | None]:
-    """A CSV laid out as staging records, as `identity.resolve_file.to_records` does."""
-    from identity.resolve_file import _STAGING_COLUMN, _first_of, load_mapping, read_input
-
-    frame = read_input(data)
-    mapping = load_mapping(mapping_file, frame.columns)
-    n = frame.height
-    staging = {"source": pl.Series(["file"] * n), "record_id": frame.get_column(mapping["id"]).cast(pl.Utf8)}
-    for kind, column in _STAGING_COLUMN.items():
-        value = _first_of(frame, mapping["attributes"], kind)
-        if value is not None:
-            staging[column] = value
-    return pl.DataFrame({k: v.rename(k) for k, v in staging.items()}), mapping["default_region"]
 
 
 def sample_frames() -> list[tuple[str, pl.DataFrame]]:
@@ -114,7 +111,6 @@ def sample_frames() -> list[tuple[str, pl.DataFrame]]:
 
 
 def febrl_frames() -> list[tuple[str, pl.DataFrame]]:
-    sys.path.append(str(_HERE))
     try:
         from febrl import FILES, MAPPING, read_febrl
     except ImportError:  # pragma: no cover
@@ -171,7 +167,7 @@ def main() -> None:
     new = importlib.import_module("identity.normalize")
     for folder in args.person_file:
         frame, region = staged_person_file(folder / "data.csv", folder / "mapping.yaml")
-        compare(str(folder), old, new, frame, region)
+        compare(str(folder), old, new, frame, region, workers=True)
     if args.samples:
         for label, frame in sample_frames():
             for region in (None, "ES", "US"):
@@ -180,6 +176,15 @@ def main() -> None:
         for label, frame in febrl_frames():
             for region in (None, "US"):
                 compare(label, old, new, frame, region)
+    if args.samples:  # emails written every way people and systems write them
+        emails = pl.Series("email", [
+            f"{local}@{domain}" for local in ("Maria.Garcia", "maria.garcia+shop", "m.a.r.i.a", "MARIA", "noemail",
+                                              "test", "a" * 65, "josé", "\"quoted\"", ".dot", "dot.", "a..b", "")
+            for domain in ("gmail.com", "GoogleMail.com", "hotmail.es", "outlook.co.id", "yahoo.com", "example.com",
+                           "mail.test", "bücher.de", "localhost", "sub.domain.co.uk", "x.y")
+        ] + ["", " ", "n/a", "mailto:Ana@Gmail.com", "MAILTO:ana@gmail.com", "ana@@gmail.com", "@gmail.com", None])
+        check("emails", old.normalize_email(emails), new.normalize_email(emails))
+        print(f"{'tricky emails':<34} {emails.len():>19,} values  equal")
     if args.phone_fuzz:
         fuzz = phone_fuzz(args.phone_fuzz, args.seed)
         t = time.perf_counter()

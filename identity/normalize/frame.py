@@ -57,7 +57,7 @@ _PII_COLUMNS = (
     "email", "phone", "first_name", "last_name", "full_name", "street", "city", "postcode",
     "region", "country", "birth_date",
 )
-_ROW_KEY = ("__pii_hash_a", "__pii_hash_b")
+ROW_KEY = ("__pii_hash_a", "__pii_hash_b")
 
 
 def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.DataFrame:
@@ -65,6 +65,17 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
 
     `default_region` (ISO alpha-2, per source from config) is the country a phone number without
     `+` is read in when the record has no country of its own.
+    """
+    plain, pii = split_records(df)
+    distinct = pii.unique(subset=list(ROW_KEY), keep="any")
+    return join_normalized(plain, pii, normalize_pii(distinct, default_region))
+
+
+def split_records(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the columns normalized column-wise, already done; the raw PII columns plus the row key).
+
+    Only distinct PII rows need `normalize_pii`, the per-value part: `parallel_normalize` ships
+    just those to its workers.
     """
     n = df.height
 
@@ -85,14 +96,18 @@ def normalize_frame(df: pl.DataFrame, default_region: str | None = None) -> pl.D
     # would need both to collide at once (~1e-20 at 1e9 rows).
     pii = pl.DataFrame([raw(c) for c in _PII_COLUMNS])
     pii = pii.with_columns(
-        pl.struct(_PII_COLUMNS).hash(seed=0x5EED).alias(_ROW_KEY[0]),
-        pl.struct(_PII_COLUMNS).hash(seed=0xC0FFEE).alias(_ROW_KEY[1]),
+        pl.struct(_PII_COLUMNS).hash(seed=0x5EED).alias(ROW_KEY[0]),
+        pl.struct(_PII_COLUMNS).hash(seed=0xC0FFEE).alias(ROW_KEY[1]),
     )
-    distinct = pii.unique(subset=list(_ROW_KEY), keep="any")
-    normalized = _normalize_pii(distinct, default_region)
-    rows = pii.select(_ROW_KEY).join(normalized, on=list(_ROW_KEY), how="left", maintain_order="left")
+    return pl.DataFrame(list(out.values())), pii
+
+
+def join_normalized(plain: pl.DataFrame, pii: pl.DataFrame, normalized: pl.DataFrame) -> pl.DataFrame:
+    """identity.normalized_records from `split_records`' parts and `normalize_pii` of the distinct rows."""
+    rows = pii.select(ROW_KEY).join(normalized, on=list(ROW_KEY), how="left", maintain_order="left")
+    out = {name: plain.get_column(name) for name in plain.columns}
     for column in normalized.columns:
-        if column not in _ROW_KEY:
+        if column not in ROW_KEY:
             out[column] = rows.get_column(column)
     return pl.DataFrame([out[name].rename(name) for name in OUTPUT_SCHEMA]).cast(OUTPUT_SCHEMA)
 
@@ -102,7 +117,7 @@ def _key(parts: pl.DataFrame) -> pl.Series:
     return parts.select(pl.coalesce("kept", "folded")).to_series()
 
 
-def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.DataFrame:
+def normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.DataFrame:
     """The normalized PII columns (plus the row key) for distinct raw PII rows."""
     def text(name: str) -> pl.Series:
         return clean(distinct.get_column(name))
@@ -134,7 +149,7 @@ def _normalize_pii(distinct: pl.DataFrame, default_region: str | None) -> pl.Dat
     street = normalize_street(text("street"))
     month_first = (phone_region == "US").fill_null(False)  # US records write 04/23/1990
     return pl.DataFrame([
-        distinct.get_column(_ROW_KEY[0]), distinct.get_column(_ROW_KEY[1]),
+        distinct.get_column(ROW_KEY[0]), distinct.get_column(ROW_KEY[1]),
         email.get_column("email"), email.get_column("email_invalid_reason"),
         phone.get_column("phone"), phone.get_column("phone_invalid_reason"),
         first.rename("first_name"), last.rename("last_name"), full,

@@ -124,6 +124,10 @@ class Guard(_Strict):
     # holds, comparisons independent. A file whose own matches disagree more often keeps the
     # fields' weights but loses the veto.
     veto_while_m_below: float | None = Field(None, gt=0, le=1)
+    # ... and a veto that m lets go still holds while the scored pairs it would refuse are more
+    # than this many times what the file's own matches would show by their own noise (look-alikes
+    # score above the threshold: households, namesakes). Null: m alone decides.
+    veto_while_excess_above: float | None = Field(None, gt=0)
 
 
 class IdentitySettings(_Strict):

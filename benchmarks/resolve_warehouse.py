@@ -58,8 +58,10 @@ print(json.dumps(out))
 
 def run(tree: Path, database: Path, mode: str, share: float, truth: str) -> dict:
     # the child's log (its steps, as they finish) goes to this stderr; its figures come on stdout
+    # PYTHONPATH: the normalization workers the child starts run the same tree
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(database), mode, str(share), truth],
-                          stdout=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode:
         sys.exit(f"{mode} run failed (exit {proc.returncode}): see its log above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,6 +78,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="cdp-resolve-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     database = work / "warehouse.duckdb"
+    database.with_name("warehouse.duckdb.wal").unlink(missing_ok=True)  # of an earlier run stopped midway
     shutil.copy(args.home / "warehouse.duckdb", database)
     load = os.getloadavg()[0]
     full = run(args.tree, database, "full", args.share, args.truth)

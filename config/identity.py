@@ -140,6 +140,9 @@ class IdentitySettings(_Strict):
     guards: dict[str, Guard] = Field(default_factory=dict)
     debug: bool = False
     default_region: dict[str, str | None] = Field(default_factory=dict)
+    # DuckDB's memory during a resolve (its aggregates and temp tables spill to disk beyond it);
+    # null leaves DuckDB's default, 80% of the machine's memory.
+    memory_limit: str | None = Field("3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
     @field_validator("guards")
     @classmethod

@@ -211,9 +211,13 @@ def resolve(
         settings = settings.model_copy(update={"debug": debug})
     own = not isinstance(home_or_con, duckdb.DuckDBPyConnection)
     con = connect_home(home_or_con) if own else home_or_con
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    if settings.memory_limit:
+        con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     try:
         return _resolve(con, mode, settings, map_parts)
     finally:
+        con.execute(f"SET memory_limit = '{limit}'")
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
         for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",

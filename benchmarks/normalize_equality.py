@@ -111,6 +111,7 @@ def sample_frames() -> list[tuple[str, pl.DataFrame]]:
 
 
 def febrl_frames() -> list[tuple[str, pl.DataFrame]]:
+    sys.path.append(str(_HERE))  # importing bench_normalize took it off again
     try:
         from febrl import FILES, MAPPING, read_febrl
     except ImportError:  # pragma: no cover

@@ -147,9 +147,36 @@ def split_full_name_value(raw: str) -> tuple[str | None, str | None]:
     return " ".join(words[:-2]), " ".join(words[-2:])
 
 
+# Below this many distinct names, one call each costs less than the column-wise passes.
+_FAST_MIN_DISTINCT = 256
+
+
+def _by_plainness(s: pl.Series, fast, slow, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`fast(expr) -> exprs` over the distinct plain ASCII names (identity/normalize/_names_fast.py),
+    `slow(value) -> tuple` over the others; one output row per row of `s`."""
+    from identity.normalize._names_fast import PLAIN_NAME
+
+    distinct = pl.DataFrame({"raw": s.drop_nulls().unique()})
+    plain = distinct.filter(pl.col("raw").str.contains(PLAIN_NAME))
+    others = distinct.filter(~pl.col("raw").str.contains(PLAIN_NAME))
+    read = [slow(v) for v in others.get_column("raw").to_list()]
+    lookup = pl.concat([
+        plain.with_columns(*(e.alias(n) for e, n in zip(fast(pl.col("raw")), schema))),
+        others.with_columns(pl.DataFrame(read, schema=schema, orient="row")),
+    ])
+    return s.to_frame("raw").join(lookup, on="raw", how="left", maintain_order="left").select(list(schema))
+
+
 def display_name(s: pl.Series) -> pl.Series:
     """Trimmed, single-spaced, title case with particles kept lower: 'JOSÉ MARÍA DE LA CRUZ' -> 'José María de la Cruz'."""
-    return map_distinct(s.cast(pl.String), display_name_value, pl.String)
+    s = s.cast(pl.String)
+    if s.n_unique() < _FAST_MIN_DISTINCT:
+        return map_distinct(s, display_name_value, pl.String)
+    from identity.normalize._names_fast import display_plain
+
+    return _by_plainness(
+        s, lambda e: [display_plain(e, PARTICLES)], lambda v: (display_name_value(v),), {"name": pl.String}
+    ).to_series().rename(s.name)
 
 
 def name_key(s: pl.Series) -> pl.Series:
@@ -159,11 +186,13 @@ def name_key(s: pl.Series) -> pl.Series:
 
 def name_key_parts(s: pl.Series) -> pl.DataFrame:
     """Columns `kept`, `folded` (see `name_key_parts_value`) of each name; the key is kept ?? folded."""
+    from identity.normalize._names_fast import key_parts_plain
     from identity.normalize._text import map_distinct_frame
 
-    return map_distinct_frame(
-        pl.DataFrame({"raw": s.cast(pl.String)}), name_key_parts_value, {"kept": pl.String, "folded": pl.String}
-    )
+    s, schema = s.cast(pl.String), {"kept": pl.String, "folded": pl.String}
+    if s.n_unique() < _FAST_MIN_DISTINCT:
+        return map_distinct_frame(pl.DataFrame({"raw": s}), name_key_parts_value, schema)
+    return _by_plainness(s, lambda e: key_parts_plain(e, TITLE_WORDS, PARTICLES), name_key_parts_value, schema)
 
 
 def composed_name_key(first: pl.DataFrame, last: pl.DataFrame) -> pl.Series:

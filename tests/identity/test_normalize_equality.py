@@ -139,3 +139,26 @@ def test_streets_read_by_shape_equal_each_read_as_written():
     assert raw.n_unique() > 256  # the shape path runs
     expected = map_distinct_frame(raw.to_frame("raw"), normalize_street_value.__wrapped__, STREET_SCHEMA)
     assert_frame_equal(normalize_street(raw), expected)
+
+
+def _name_variants() -> list[str]:
+    names = _FIRST_NAMES + _LAST_NAMES + ["Mr", "MRS.", "Hj", "dr", "S.E.", "s.e.i", "R.M.", "m.kom.", "Ir. Ir.",
+                                          "de de", "De La", "Y", "I", "i", "St. St.", "a-b", "o'", "'o", "-", ".", "x..y"]
+    variants = []
+    for name in names:
+        for form in (name, name.upper(), name.lower(), name.title()):
+            variants += [form, f"Lic. {form}", f"{form} Jr.", f"de {form}", f"{form} de", f"{form} S.Kom",
+                         f"{form} y {form}", f"Drs. {form} bin {form}"]
+    return variants
+
+
+def test_names_read_column_wise_equal_each_read_alone():
+    from identity.normalize.names import display_name, display_name_value, name_key_parts, name_key_parts_value
+
+    raw = pl.Series("name", _name_variants() + [None], dtype=pl.String)
+    assert raw.n_unique() > 256  # the column-wise path runs
+    assert display_name(raw).to_list() == [None if v is None else display_name_value.__wrapped__(v)
+                                            for v in raw.to_list()]
+    parts = name_key_parts(raw)
+    assert list(parts.iter_rows()) == [(None, None) if v is None else name_key_parts_value.__wrapped__(v)
+                                       for v in raw.to_list()]

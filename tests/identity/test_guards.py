@@ -161,6 +161,10 @@ def test_conflicting_email_yields_where_the_files_matches_often_carry_another_em
     comps = comparisons_for(["first_name_key", "last_name_key", "birth_date", "email", "phone"])
     assert _notes(comps, _model(comps, email={"else": 0.14}))["conflicting_email"].startswith("off unless")
     assert _notes(comps, _model(comps, email={"else": 0.002}))["conflicting_email"] == "active"
+    # a typo'd email beside another first name: the same test, on the typo level and every weaker one
+    assert _notes(comps, _model(comps, email={"typo": 0.05, "else": 0.2}))["email_typo_beside_other_name"] \
+        .startswith("off unless")
+    assert _notes(comps, _model(comps, email={"typo": 0.012, "else": 0.002}))["email_typo_beside_other_name"] == "active"
 
 
 def test_a_full_name_with_the_same_postcode_links_though_the_city_is_misspelt(synthetic_300):

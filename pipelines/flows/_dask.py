@@ -60,6 +60,13 @@ def part_mapper(executor: str | None):
     return prefect_map if executor == "dask" else None
 
 
+def on_executor(executor: str | None, parts: int | None) -> dict:
+    """Keyword arguments for a partitioned stage: `map_parts` and `parts` on dask, none embedded
+    (so an embedded run calls every stage exactly as before)."""
+    mapper = part_mapper(executor)
+    return {"map_parts": mapper, "parts": parts} if mapper is not None else {}
+
+
 @dataclass
 class KillWorkerOnce:
     """A part wrapper for failure tests: the first part to run (no `marker` file yet) writes the

@@ -33,9 +33,9 @@ def _retry_transient(task, task_run, state) -> bool:
 @without_record_values
 def ingest_source_task(home: str, source: str, source_dir: str | None, executor: str = "local",
                        parts: int | None = None) -> list[LoadResult]:
-    from pipelines.flows._dask import part_mapper
+    from pipelines.flows._dask import on_executor
 
-    results = ingest_source(home, source, source_dir, map_parts=part_mapper(executor), parts=parts)
+    results = ingest_source(home, source, source_dir, **on_executor(executor, parts))
     log = run_logger()
     for r in results:
         log.info("%s/%s: %s, %d input(s), read %d = loaded %d + quarantined %d + duplicate %d%s",

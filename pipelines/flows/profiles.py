@@ -14,9 +14,9 @@ from profiles import _steps
 @task(name="build-golden-profiles-and-traits", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "profiles"])
 @without_record_values
 def build_profiles_task(home: str, executor: str = "local", parts: int | None = None) -> dict:
-    from pipelines.flows._dask import part_mapper
+    from pipelines.flows._dask import on_executor
 
-    result = _steps.build_profiles(home, map_parts=part_mapper(executor), parts=parts)
+    result = _steps.build_profiles(home, **on_executor(executor, parts))
     g, t = result["golden"], result["traits"]
     run_logger().info("golden profiles: %d (changed %d); traits: %d customers, %d buyers",
                       g["profiles"], g["changed"], t["customers"], t["buyers"])

@@ -25,16 +25,14 @@ def execute(home: Path, source_dir: Path | None, truth: Path | None = None, full
 
     executor = check_executor(executor or load_pipeline_settings().executor)
     target = flow_target(Common(command="run", home=home, flow=True))
-    if target.url is None and executor == "dask":
-        pass  # the dask executor starts one temporary server for the flow and its workers
-    elif target.url is None:
+    if target.url is not None:
+        _ui.note(f"running as Prefect flow cdp-pipeline on {target.url} ({target.origin}) …", "run")
+    elif executor != "dask":  # the dask executor starts one server for the flow and every worker itself
         _ui.note("starting Prefect (a temporary local server, about 10 s; `cdp server start` keeps one running) …",
                  "run")
         from pipelines.flows._server_guard import start_guard
 
         start_guard()  # the temporary server dies with this process, even on kill -9
-    else:
-        _ui.note(f"running as Prefect flow cdp-pipeline on {target.url} ({target.origin}) …", "run")
     from prefect import tags
 
     from pipelines.flows._runtime import flow_tags

@@ -202,8 +202,8 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
         "SELECT s.*, l.cluster AS cl, r.cluster AS cr, l.rep AS rec_left, r.rep AS rec_right "
         "FROM _id_scored s JOIN _id_sig l ON l.sig = s.sl JOIN _id_sig r ON r.sig = s.sr").to_arrow_table())
     compiled = compile_guards(settings.guards, comparisons, model)
-    result.guards = {g.name: g.note for g in compiled}
     accepted, refused = runner.run("guards", apply_guards, above, compiled)
+    result.guards = {g.name: g.note for g in compiled}  # after: a veto settles on the scored pairs
 
     def clustering():
         nonlocal labels

@@ -58,10 +58,10 @@ print(json.dumps(out))
 
 def run(tree: Path, database: Path, mode: str, share: float, truth: str) -> dict:
     # the child's log (its steps, as they finish) goes to this stderr; its figures come on stdout
-    # PYTHONPATH: the normalization workers the child starts run the same tree
+    # PYTHONPATH and cwd: the normalization workers the child starts (python -m) run the same tree
     env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(database), mode, str(share), truth],
-                          stdout=subprocess.PIPE, text=True, env=env)
+                          stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
     if proc.returncode:
         sys.exit(f"{mode} run failed (exit {proc.returncode}): see its log above")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -83,3 +83,21 @@ def test_a_new_record_with_a_new_value_is_resolved_with_the_customers_it_reaches
     summary = resolve(con, mode="incremental")
     assert summary.customers == 1 and "deterministic_graph" in summary.step_seconds
     assert con.execute("SELECT count(*) FROM identity.identity_rows").fetchone()[0] == 2
+
+
+def test_normalization_parts_go_through_a_scale_out_mapper_with_the_same_result():
+    import pickle
+
+    rows = [{"source": "web", "record_id": f"e{i}", "anonymous_id": f"a{i % 3}", "email": f"p{i % 3}@mail.com"}
+            for i in range(9)]
+    calls = []
+
+    def mapper(fn, items):  # what a Dask mapper needs: a picklable function and parts
+        calls.append(len(items))
+        pickle.dumps(fn), [pickle.dumps(item) for item in items]
+        return [fn(item) for item in items]
+
+    embedded, mapped = _con(rows), _con(rows)
+    resolve(embedded, mode="full")
+    resolve(mapped, mode="full", map_parts=mapper)
+    assert calls and _customers(mapped) == _customers(embedded)

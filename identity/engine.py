@@ -29,7 +29,7 @@ from identity.training import estimate_u, train_em, train_from_clusters, vectors
 from warehouse.connection import connect
 
 # Records with none of these carry nothing a person can be matched on (a cookie's page views).
-_PERSON_FIELDS = ("first_name_key", "last_name_key", "email", "phone", "national_id", "birth_date")
+PERSON_FIELDS = ("first_name_key", "last_name_key", "email", "phone", "national_id", "birth_date")
 
 
 @dataclass
@@ -83,7 +83,7 @@ def frame_term_frequencies(con: duckdb.DuckDBPyConnection, records: pl.DataFrame
 
 def signatures(records: pl.DataFrame, labels: pl.Series, columns: list[str]) -> pl.DataFrame:
     """Distinct matching attributes per deterministic cluster: (sig, cluster, rep, columns...)."""
-    person = [c for c in _PERSON_FIELDS if c in columns] or columns
+    person = [c for c in PERSON_FIELDS if c in columns] or columns
     has_info = pl.any_horizontal([pl.col(c).is_not_null() for c in person])
     return (
         records.select("rec", *columns)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import duckdb
 
 from identity.blocking import key_columns, rules_from_config
+from identity.rows import IDENTIFIER_COLUMNS
 
 # identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
-_IDENTIFIERS = ("user_id", "email", "phone", "social_handle", "order_id", "anonymous_id", "device_id")
+_IDENTIFIERS = tuple(c for c in IDENTIFIER_COLUMNS if c != "previous_id")  # previous_id: the alias join below
 ALL_RECORDS = _ALL = "_inc_all"  # every stored record, the new ones in their fresh form
 
 

@@ -128,7 +128,7 @@ def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: I
     staging rows of `staging_sql`, normalized. Each distinct raw identity tuple is normalized once
     (events repeat their visitor's fields), a chunk of tuples at a time, and joined back to its
     records inside DuckDB, so the records never become a Polars frame. Returns the number of records."""
-    key = f"hash({_RAW_KEY}) AS k1, hash({', '.join(reversed(_RAW_KEY.split(', ')))}, 'k2') AS k2"
+    key = rows_module.key_sql(_RAW_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _id_raw AS SELECT source, record_id, event_time, {key} FROM ({staging_sql})")
     distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT k1, k2 FROM _id_raw)").fetchall()[0][0]
     chunks = max(1, -(-distinct // TUPLES_PER_CHUNK))
@@ -171,10 +171,6 @@ _DUCKDB_TYPE = {"event_time": "TIMESTAMPTZ", "birth_date": "DATE"}
 def _staging_sql(con: duckdb.DuckDBPyConnection, new_only: bool) -> str:
     """SQL of the staging rows to resolve: one per (source, record_id), the latest; only records not
     yet mapped when `new_only`."""
-    if not table_exists(con, "staging", "customer_records"):
-        raise FileNotFoundError(
-            "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
-        )
     latest = "QUALIFY row_number() OVER (PARTITION BY source, record_id ORDER BY _rowid DESC) = 1"
     if new_only:  # few rows: deduplicate them unasked
         return (f"SELECT * EXCLUDE (_rowid) FROM (SELECT s.*, s.rowid AS _rowid FROM staging.customer_records s "
@@ -284,7 +280,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     started = _now()
     steps: dict[str, float] = {}
     ensure_identity_tables(con)
-    _staging_sql(con, new_only=False)  # raises the "run cdp ingest first" error
+    if not table_exists(con, "staging", "customer_records"):
+        raise FileNotFoundError(
+            "no staging.customer_records in this warehouse: run `cdp ingest --home HOME` first"
+        )
     resolved_before = con.execute("SELECT count(*) FROM identity.record_map").fetchall()[0][0]
     if resolved_before == 0 or not table_exists(con, "identity", "normalized_records"):
         mode = "full"

@@ -24,13 +24,12 @@ import polars as pl
 
 from config.identity import DeterministicSettings
 from identity.comparisons import NAMED_COLUMNS
+from identity.engine import PERSON_FIELDS
 from identity.graph import identifier_table, screen_values
 
 # identifier columns of identity.normalized_records (previous_id: an alias's earlier anonymous id)
 IDENTIFIER_COLUMNS = ("user_id", "email", "phone", "social_handle", "order_id", "anonymous_id",
                       "device_id", "previous_id")
-# a row holding none of these carries nothing a person can be matched on (engine._PERSON_FIELDS)
-_PERSON_FIELDS = ("first_name_key", "last_name_key", "email", "phone", "national_id", "birth_date")
 MEMBERS = "_id_members"
 
 
@@ -50,7 +49,7 @@ def row_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
             if c in IDENTIFIER_COLUMNS or c in NAMED_COLUMNS or c.startswith(("text__", "id__"))]
 
 
-def _key_sql(columns: list[str]) -> str:
+def key_sql(columns: list[str] | tuple[str, ...]) -> str:
     """Two 64-bit hashes of a row's columns (in two orders): 128 bits to map records to rows."""
     quoted = [f'"{c}"' for c in columns]
     return f"hash({', '.join(quoted)}) AS k1, hash({', '.join(reversed(quoted))}, 'k2') AS k2"
@@ -60,7 +59,7 @@ def distinct_rows(con: duckdb.DuckDBPyConnection, relation: str, columns: list[s
     """rec, source, record_id (smallest record), records, k1, k2, columns: one row per distinct tuple."""
     quoted = ", ".join(f'"{c}"' for c in columns)
     rows = pl.from_arrow(con.sql(f"""
-        SELECT {_key_sql(columns)}, count(*)::BIGINT AS records,
+        SELECT {key_sql(columns)}, count(*)::BIGINT AS records,
                min({{'s': source, 'r': record_id}}) AS first, {quoted}
         FROM {relation} GROUP BY ALL ORDER BY first
     """).to_arrow_table())
@@ -90,7 +89,7 @@ def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: Determinis
         screened.select("id_type", "value"), on=["id_type", "value"], how="anti")
     link_type = (usable.with_columns(pl.col("id_type").replace_strict(rank, return_dtype=pl.Int64).alias("rank"))
                  .sort("rec", "rank").group_by("rec", maintain_order=True).agg(pl.col("id_type").first().alias("link_type")))
-    person = [c for c in _PERSON_FIELDS if c in rows.columns]
+    person = [c for c in PERSON_FIELDS if c in rows.columns]
     has_info = pl.any_horizontal([pl.col(c).is_not_null() for c in person]) if person else pl.lit(False)
     rows = rows.join(link_type, on="rec", how="left", maintain_order="left")
     alone = (pl.col("records") > 1) & pl.col("link_type").is_null()
@@ -107,7 +106,7 @@ def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: Determinis
         con.register("_id_split_keys", split.select("k1", "k2").to_arrow())
         try:
             members = pl.from_arrow(con.sql(f"""
-                SELECT source, record_id, k1, k2 FROM (SELECT source, record_id, {_key_sql(columns)} FROM {relation})
+                SELECT source, record_id, k1, k2 FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation})
                 SEMI JOIN _id_split_keys USING (k1, k2)
             """).to_arrow_table())
         finally:
@@ -136,7 +135,7 @@ def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: Determinis
             CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
             SELECT m.source, m.record_id, coalesce(o.rec, k.rec)::UINTEGER AS rec,
                    coalesce(k.per_record, false) AS per_record
-            FROM (SELECT source, record_id, {_key_sql(columns)} FROM {relation}) m
+            FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation}) m
             LEFT JOIN _id_row_keys k USING (k1, k2)
             LEFT JOIN _id_own_rows o USING (source, record_id)
         """)
@@ -156,7 +155,7 @@ def known_rows(con: duckdb.DuckDBPyConnection, fresh: str, out: str) -> int:
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT f.source, f.record_id, f.k1, f.k2, r.customer_id, r.source AS first_source,
                r.record_id AS first_record_id, r.link_type
-        FROM (SELECT source, record_id, {_key_sql(row_columns(con, fresh))} FROM {fresh}) f
+        FROM (SELECT source, record_id, {key_sql(row_columns(con, fresh))} FROM {fresh}) f
         JOIN identity.identity_rows r USING (k1, k2)
     """)
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -8,11 +8,11 @@ import warnings
 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
 
 
-def resolve(home_or_con, mode: str = "incremental", settings=None, debug=None, map_parts=None):
+def resolve(home_or_con, mode: str = "incremental", settings=None, debug=None, map_parts=None, parts=None):
     """Resolve staging records into customers (see identity.resolution.resolve)."""
     from identity.resolution import resolve as _resolve
 
-    return _resolve(home_or_con, mode=mode, settings=settings, debug=debug, map_parts=map_parts)
+    return _resolve(home_or_con, mode=mode, settings=settings, debug=debug, map_parts=map_parts, parts=parts)
 
 
 __all__ = ["resolve"]

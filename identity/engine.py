@@ -23,7 +23,7 @@ from identity.components import constrained_components
 from identity.graph import deterministic_graph
 from identity.guards import apply_guards, compile_guards
 from identity.model import MatchModel
-from identity.scoring import score
+from identity.scoring import ScoreParts, score, score_in_parts
 from identity.steps import StepRunner
 from identity.training import estimate_u, train_em, train_from_clusters, vectors_sql
 from warehouse.connection import connect
@@ -132,15 +132,19 @@ def run_engine(
     con: duckdb.DuckDBPyConnection | None = None,
     m_training: str | None = None,
     link_types: list[str] | None = None,
+    score_parts: ScoreParts | None = None,
 ) -> EngineResult:
-    """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental)."""
+    """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental).
+
+    With `score_parts` (a scale-out executor), comparison vectors and scores are computed in parts
+    on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same."""
     own_con = con is None
     con = con or connect()
     runner = StepRunner(con, settings.debug)
     if settings.debug:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
     try:
-        return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types)
+        return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts)
     finally:
         for t in ("_id_sig", "_id_pairs", "_id_vectors", "_id_scored", "_id_histogram"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -148,7 +152,8 @@ def run_engine(
             con.close()
 
 
-def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types) -> EngineResult:
+def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types,
+         score_parts) -> EngineResult:
     stats: dict = {}
     det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened,
                      link_types)
@@ -189,13 +194,19 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
                           max_block_size=ms.max_block_size, max_pairs_per_rule=budget, output="_id_pairs")
     stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
                  blocking_rules=blocking["rules"])
-    runner.run("comparisons", con.execute,
-               f"CREATE OR REPLACE TEMP TABLE _id_vectors AS {vectors_sql(comparisons, '_id_pairs', '_id_sig', tf=True)}",
-               output="_id_vectors")
-    con.execute("DROP TABLE IF EXISTS _id_pairs")  # (kept as identity.debug_blocking with --debug)
-    scored_stats = runner.run("scoring", score, con, "_id_vectors", "_id_scored", comparisons, model,
-                              ms.threshold, bool(tf), histogram="_id_histogram", output="_id_scored")
-    con.execute("DROP TABLE IF EXISTS _id_vectors")
+    if score_parts is None:
+        runner.run("comparisons", con.execute,
+                   f"CREATE OR REPLACE TEMP TABLE _id_vectors AS {vectors_sql(comparisons, '_id_pairs', '_id_sig', tf=True)}",
+                   output="_id_vectors")
+        con.execute("DROP TABLE IF EXISTS _id_pairs")  # (kept as identity.debug_blocking with --debug)
+        scored_stats = runner.run("scoring", score, con, "_id_vectors", "_id_scored", comparisons, model,
+                                  ms.threshold, bool(tf), histogram="_id_histogram", output="_id_scored")
+        con.execute("DROP TABLE IF EXISTS _id_vectors")
+    else:  # vectors and weights on the workers, part by part (no _id_vectors table to keep)
+        scored_stats = runner.run("scoring", score_in_parts, con, "_id_pairs", "_id_sig", "_id_scored",
+                                  comparisons, model, ms.threshold, bool(tf), score_parts,
+                                  histogram="_id_histogram", output="_id_scored")
+        con.execute("DROP TABLE IF EXISTS _id_pairs")
     stats.update(scored_stats)
     result.histogram = pl.from_arrow(con.execute("SELECT * FROM _id_histogram").to_arrow_table())
     above = pl.from_arrow(con.execute(

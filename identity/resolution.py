@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,9 +30,10 @@ from identity.normalize import INPUT_COLUMNS, OUTPUT_SCHEMA, normalize_frame
 from identity.parallel_normalize import normalize_groups
 from identity.protection import mask_identifier
 from identity.schema import ensure_identity_tables, table_exists
+from identity.scoring import ScoreParts
 from identity.stable_ids import assign_customer_ids_sql
 from warehouse.connection import connect_home
-from warehouse.partitions import MapParts
+from warehouse.partitions import MapParts, work_dir
 
 
 @dataclass
@@ -194,11 +196,14 @@ def resolve(
     settings: IdentitySettings | None = None,
     debug: bool | None = None,
     map_parts: MapParts | None = None,
+    parts: int | None = None,
 ) -> ResolveSummary:
     """Resolve staging records into customers; `mode` is "full" or "incremental".
 
     An incremental run on a warehouse that was never resolved is a full run. `map_parts` is a
-    scale-out executor's map (warehouse.partitions): normalization parts run where it sends them.
+    scale-out executor's map (warehouse.partitions): normalization parts, and the scoring of the
+    candidate pairs in `parts` hash partitions (default 2), run where it sends them; their files go
+    under HOME/_parts/ and are removed at the end.
     """
     if mode not in ("full", "incremental"):
         raise ValueError(f"mode must be 'full' or 'incremental', not {mode!r}")
@@ -210,9 +215,15 @@ def resolve(
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     if settings.memory_limit:
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    score_parts = None
+    if map_parts is not None:
+        home = Path(home_or_con) if own else _home_of(con)
+        score_parts = ScoreParts(map_parts, parts or 2, work_dir(home, "identity"))
     try:
-        return _resolve(con, mode, settings, map_parts)
+        return _resolve(con, mode, settings, map_parts, score_parts)
     finally:
+        if score_parts is not None:
+            shutil.rmtree(score_parts.work, ignore_errors=True)
         con.execute(f"SET memory_limit = '{limit}'")
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
@@ -274,8 +285,17 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     return _Scope("_id_subset", incremental.ALL_RECORDS, new_count, screened, _stored_model(con))
 
 
+def _home_of(con: duckdb.DuckDBPyConnection) -> Path:
+    """The home folder of a warehouse connection (the folder of its database file)."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    if not path:
+        raise ValueError("a scale-out resolve needs a warehouse file (its parts are written beside it), "
+                         "not an in-memory database")
+    return Path(path).parent
+
+
 def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings,
-             map_parts: MapParts | None) -> ResolveSummary:
+             map_parts: MapParts | None, score_parts: ScoreParts | None) -> ResolveSummary:
     run_id = _new_run_id()
     started = _now()
     steps: dict[str, float] = {}
@@ -299,7 +319,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
                  if settings.match.term_frequency_adjustment else {})
     steps["identity_rows"] = time.perf_counter() - t
     result = run_engine(local, settings, model=scope.model, screened=identity_rows.screened, tf_tables=tf_tables,
-                        con=con)
+                        con=con, score_parts=score_parts)
     steps.update(result.steps)
 
     t = time.perf_counter()

@@ -101,20 +101,23 @@ PART_INPUT = "_part_input"
 @dataclass(frozen=True)
 class SqlPart:
     """A part that is SQL over Parquet (a file or a glob): in a fresh in-memory DuckDB it is the view
-    `_part_input`, `statements` run in order, and the table or view `result` is written to `out`."""
+    `_part_input`, `statements` run in order, and the table or view `result` is written to `out`
+    (and each further (table, path) of `also` to its path)."""
 
     input: str
     statements: tuple[str, ...]
     result: str
     out: str
     memory_limit: str | None = None
+    also: tuple[tuple[str, str], ...] = ()
 
 
 def part_connection(memory_limit: str | None = None):
     """The in-memory DuckDB a part works in: UTC like the warehouse, quiet, within `memory_limit`."""
     import duckdb
 
-    con = duckdb.connect()
+    # the factory's settings (no extension downloads), without the warehouse's layer schemas
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"})
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     if memory_limit:
@@ -133,12 +136,14 @@ def run_sql_part(part: SqlPart) -> str:
                     "hive_partitioning = false)")
         for statement in part.statements:
             con.execute(statement)
-        out = Path(part.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        con.execute(f"COPY {quote_ident(part.result)} TO {quote_literal(str(tmp))} (FORMAT parquet)")
-        os.replace(tmp, out)
-        return str(out)
+        # the extra outputs first: `out` existing means the whole part is written
+        for table, path in (*part.also, (part.result, part.out)):
+            out = Path(path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            con.execute(f"COPY {quote_ident(table)} TO {quote_literal(str(tmp))} (FORMAT parquet)")
+            os.replace(tmp, out)
+        return part.out
     finally:
         con.close()
 

@@ -9,26 +9,14 @@ from prefect import flow, task
 from warehouse.sql import without_record_values
 
 from identity import resolve
+from pipelines.flows._dask import on_executor
 from pipelines.flows._runtime import flow_run_name, run_logger, with_retries
-
-
-def _mapping(executor: str, parts: int | None) -> dict:
-    """`map_parts` for identity.resolve on a Dask run, once resolve takes one (the identity engine
-    adds the parameter on its own schedule; until then resolution runs in this process)."""
-    import inspect
-
-    from pipelines.flows._dask import part_mapper
-
-    mapper = part_mapper(executor)
-    if mapper is None or "map_parts" not in inspect.signature(resolve).parameters:
-        return {}
-    return {"map_parts": mapper}
 
 
 @task(name="resolve-identities", retries=2, retry_delay_seconds=[30, 60], tags=["cdp", "identity"])
 @without_record_values
 def resolve_task(home: str, mode: str, debug: bool | None, executor: str = "local", parts: int | None = None) -> dict:
-    summary = asdict(resolve(home, mode=mode, debug=debug, **_mapping(executor, parts)))
+    summary = asdict(resolve(home, mode=mode, debug=debug, **on_executor(executor, parts)))
     log = run_logger()
     log.info("resolve %s (%s): %d records (%d new) -> %d customers; %d deterministic + %d probabilistic edges, "
              "%d refused", summary["run_id"], summary["mode"], summary["records"], summary["new_records"],

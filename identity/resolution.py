@@ -217,8 +217,7 @@ def resolve(
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     score_parts = None
     if map_parts is not None:
-        home = Path(home_or_con) if own else _home_of(con)
-        score_parts = ScoreParts(map_parts, parts or 2, work_dir(home, "identity"))
+        score_parts = ScoreParts(map_parts, parts or 2, _parts_dir(con))
     try:
         return _resolve(con, mode, settings, map_parts, score_parts)
     finally:
@@ -285,13 +284,15 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     return _Scope("_id_subset", incremental.ALL_RECORDS, new_count, screened, _stored_model(con))
 
 
-def _home_of(con: duckdb.DuckDBPyConnection) -> Path:
-    """The home folder of a warehouse connection (the folder of its database file)."""
+def _parts_dir(con: duckdb.DuckDBPyConnection) -> Path:
+    """A fresh folder for the parts' files: under HOME/_parts/ beside the warehouse file (a remote
+    worker sees the home), or a temporary folder for an in-memory database (local mappers only)."""
     path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
     if not path:
-        raise ValueError("a scale-out resolve needs a warehouse file (its parts are written beside it), "
-                         "not an in-memory database")
-    return Path(path).parent
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix="cdp-identity-parts-"))
+    return work_dir(Path(path).parent, "identity")
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettings,

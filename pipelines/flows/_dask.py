@@ -137,10 +137,50 @@ def prefect_api(say: Callable[[str], None] = lambda _: None) -> Iterator[str]:
         server.stop()
 
 
+def worker_facts(home: str) -> dict:
+    """What a worker process must have to run parts (run on each worker by `check_workers`)."""
+    import importlib.util
+
+    return {"prefect_api": os.environ.get("PREFECT_API_URL"),
+            "project": all(importlib.util.find_spec(m) is not None for m in ("identity", "profiles", "connectors")),
+            "home": os.path.isdir(home) and os.access(home, os.W_OK)}
+
+
+def check_workers(client, api_url: str, home: str) -> None:
+    """Refuse a scheduler whose workers could not run the parts well, naming each worker and what to
+    fix: a worker reporting to another Prefect API (or starting a temporary server of its own), one
+    that cannot import the project, one that cannot write the home folder at the same path."""
+    problems = []
+    for worker, facts in sorted(client.run(worker_facts, str(home)).items()):
+        if facts["prefect_api"] != api_url:
+            problems.append(f"{worker}: PREFECT_API_URL is {facts['prefect_api'] or 'not set'}; start it with "
+                            f"PREFECT_API_URL={api_url}")
+        if not facts["project"]:
+            problems.append(f"{worker}: cannot import the project; install it there (pip install cdp-pipeline) "
+                            "or put its folder on PYTHONPATH")
+        if not facts["home"]:
+            problems.append(f"{worker}: cannot write the home folder {home}; mount it at the same path")
+    if problems:
+        raise ValueError("the Dask workers at dask.address cannot run this pipeline's parts:\n  "
+                         + "\n  ".join(problems))
+
+
 @contextlib.contextmanager
-def dask_cluster(settings: DaskSettings, say: Callable[[str], None] = lambda _: None) -> Iterator[DaskCluster]:
+def dask_cluster(settings: DaskSettings, say: Callable[[str], None] = lambda _: None,
+                 home: str | Path | None = None) -> Iterator[DaskCluster]:
     """A cluster for one run: the configured scheduler, or a `LocalCluster` of worker processes
-    (one thread each, `worker_memory` each) closed at the end. Says the dashboard's address."""
+    (one thread each, `worker_memory` each) closed at the end. Says the dashboard's address.
+
+    The workers of an existing scheduler were started before this run, so they cannot learn the URL
+    of a temporary Prefect server: such a run needs a configured one (`cdp server start`,
+    PREFECT_API_URL), and every worker is checked before anything runs (`check_workers`)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if settings.address and not PREFECT_API_URL.value():
+        raise ValueError(
+            f"dask.address {settings.address}: its workers must report to a Prefect server they already know. "
+            "Start one (`cdp server start --host 0.0.0.0`, or point PREFECT_API_URL at yours), start every "
+            "`dask worker` with PREFECT_API_URL set to it, then run again")
     with prefect_api(say) as api_url:
         if settings.address:
             from distributed import Client
@@ -150,6 +190,8 @@ def dask_cluster(settings: DaskSettings, say: Callable[[str], None] = lambda _: 
                 if workers == 0:
                     raise RuntimeError(f"the Dask scheduler at {settings.address} has no workers: start some "
                                        "(`dask worker ADDRESS`), with PREFECT_API_URL set to this run's server")
+                if home is not None:
+                    check_workers(client, api_url, str(home))
                 cluster = DaskCluster(settings.address, client.dashboard_link, api_url, workers, local=False)
                 say(f"Dask scheduler {cluster.address} ({workers} workers); dashboard {cluster.dashboard}")
                 yield cluster

@@ -228,7 +228,9 @@ def run_pipeline(executor: str | None = None, say: Callable[[str], None] = _say,
         return cdp_pipeline(**parameters)
     from pipelines.flows._dask import dask_cluster
 
-    with dask_cluster(settings.dask, say) as cluster:
+    home = parameters.get("home") or str(default_home())
+    Path(home).mkdir(parents=True, exist_ok=True)  # the workers are checked for access to it
+    with dask_cluster(settings.dask, say, home=home) as cluster:
         parts = cluster.workers * settings.dask.parts_per_worker
         info = {"scheduler": cluster.address, "dashboard": cluster.dashboard, "workers": cluster.workers,
                 "parts": parts, "prefect_api": cluster.api_url}

@@ -123,3 +123,36 @@ def test_a_scheduler_address_and_local_workers_together_are_refused(tmp_path, mo
     monkeypatch.setenv("CDP_PIPELINE__DASK__LOCAL_WORKERS", "2")
     with pytest.raises(ConfigError, match="not both"):
         run_pipeline("dask", home=str(tmp_path / "home"))
+
+
+def test_an_existing_scheduler_needs_a_prefect_server_its_workers_already_know(tmp_path, monkeypatch):
+    """Workers started before the run cannot learn a temporary server's URL: refused, saying what to start."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pipelines.flows.run import run_pipeline
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("CDP_PIPELINE__DASK__ADDRESS", "tcp://127.0.0.1:1")  # never reached
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        with pytest.raises(ValueError, match="cdp server start") as refused:
+            run_pipeline("dask", home=str(tmp_path / "home"))
+    assert "PREFECT_API_URL" in str(refused.value)
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_workers_of_an_existing_scheduler_are_checked_before_anything_runs(tmp_path):
+    """A worker without the run's Prefect URL, or without the home folder, is named with what to fix."""
+    from distributed import Client, LocalCluster
+
+    from pipelines.flows._dask import check_workers
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      env={"PREFECT_API_URL": "http://127.0.0.1:4200/api"}) as cluster, Client(cluster) as client:
+        check_workers(client, "http://127.0.0.1:4200/api", str(home))  # all well: no error
+        with pytest.raises(ValueError) as refused:
+            check_workers(client, "http://127.0.0.1:4201/api", str(tmp_path / "elsewhere"))
+    message = str(refused.value)
+    assert "PREFECT_API_URL is http://127.0.0.1:4200/api; start it with PREFECT_API_URL=http://127.0.0.1:4201/api" in message
+    assert f"cannot write the home folder {tmp_path / 'elsewhere'}" in message

@@ -216,6 +216,16 @@ def _run_steps(summary: dict, steps: SimpleNamespace, home: str, source_dir: str
     summary["published"] = _timed(summary, "publish", "catalog, snapshot and report", lambda: steps.publish(home))
 
 
+def absolute_paths(parameters: dict) -> dict:
+    """The run's parameters with every path absolute (the home defaulted): a Dask worker runs in
+    another folder, or on another machine, where a relative path names nothing."""
+    out = dict(parameters, home=str(Path(parameters.get("home") or default_home()).resolve()))
+    for key in ("source_dir", "truth"):
+        if out.get(key):
+            out[key] = str(Path(out[key]).resolve())
+    return out
+
+
 def run_pipeline(executor: str | None = None, say: Callable[[str], None] = _say, **parameters: Any) -> dict:
     """`cdp_pipeline(**parameters)` on the executor named (else `executor` of config/pipeline.yaml):
     in this process, or with its partitioned stages on a Dask cluster (see pipelines.flows._dask).
@@ -228,7 +238,8 @@ def run_pipeline(executor: str | None = None, say: Callable[[str], None] = _say,
         return cdp_pipeline(**parameters)
     from pipelines.flows._dask import dask_cluster
 
-    home = parameters.get("home") or str(default_home())
+    parameters = absolute_paths(parameters)
+    home = parameters["home"]
     Path(home).mkdir(parents=True, exist_ok=True)  # the workers are checked for access to it
     with dask_cluster(settings.dask, say, home=home) as cluster:
         parts = cluster.workers * settings.dask.parts_per_worker

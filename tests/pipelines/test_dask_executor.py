@@ -156,3 +156,15 @@ def test_workers_of_an_existing_scheduler_are_checked_before_anything_runs(tmp_p
     message = str(refused.value)
     assert "PREFECT_API_URL is http://127.0.0.1:4200/api; start it with PREFECT_API_URL=http://127.0.0.1:4201/api" in message
     assert f"cannot write the home folder {tmp_path / 'elsewhere'}" in message
+
+
+def test_a_dask_run_hands_its_workers_absolute_paths(tmp_path, monkeypatch):
+    """A worker of an existing scheduler runs in its own folder: `--from data/x` must reach it absolute
+    (found by running `cdp run --from data/samples/small --executor dask` against a `dask worker`)."""
+    from pipelines.flows.run import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CDP_HOME", raising=False)
+    got = absolute_paths({"source_dir": "data/src", "truth": "data/src/truth.parquet", "full_resolve": True})
+    assert got == {"source_dir": str(tmp_path / "data/src"), "truth": str(tmp_path / "data/src/truth.parquet"),
+                   "home": str(tmp_path / "cdp_home"), "full_resolve": True}

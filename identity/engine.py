@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from config.identity import IdentitySettings
-from identity.blocking import block, rules_from_config
+from identity.blocking import BROAD_PAIRS_PER_RECORD, block, rules_from_config
 from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
 from identity.graph import deterministic_graph
@@ -190,8 +190,9 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
 
     rules = rules_from_config(ms.blocking_rules, set(cols))
     budget = min(ms.max_pairs_per_rule, max(int(ms.max_pairs_per_record * sigs.height), 100_000))
-    blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules,
-                          max_block_size=ms.max_block_size, max_pairs_per_rule=budget, output="_id_pairs")
+    broad = min(budget, max(int(BROAD_PAIRS_PER_RECORD * sigs.height), 100_000))
+    blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules, max_block_size=ms.max_block_size,
+                          max_pairs_per_rule=budget, max_pairs_broad=broad, output="_id_pairs")
     stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
                  blocking_rules=blocking["rules"])
     if score_parts is None:

@@ -27,8 +27,19 @@ _CHILD = r"""
 import json, logging, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-import duckdb
+import duckdb, os, threading
 from identity.resolution import resolve
+
+def _trace_rss(every=10.0):
+    # the RSS over time beside the step log, so a peak can be put on the step that made it
+    page = os.sysconf("SC_PAGE_SIZE")
+    while True:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * page / 2**20
+        logging.info("rss %.0f MB", rss)
+        time.sleep(every)
+
+threading.Thread(target=_trace_rss, daemon=True).start()
 database, mode, share, truth = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
 con = duckdb.connect(database)
 con.execute("SET enable_progress_bar = false")

@@ -20,7 +20,7 @@ from config.identity import IdentitySettings
 from identity.blocking import BROAD_PAIRS_PER_RECORD, block, rules_from_config
 from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
-from identity.graph import deterministic_graph
+from identity.graph import IdentifierKeys, deterministic_graph
 from identity.guards import apply_guards, compile_guards
 from identity.model import MatchModel
 from identity.scoring import ScoreParts, score, score_in_parts
@@ -46,11 +46,23 @@ class EngineResult:
     guards: dict = field(default_factory=dict)   # guard -> "active" / why it is off
 
 
+def _comparable(columns) -> list[str]:
+    return [c for c in columns if c in NAMED_COLUMNS or c.startswith("text__") or c.startswith("id__")]
+
+
 def match_columns(records: pl.DataFrame) -> list[str]:
     """Columns the comparisons can read that hold at least one value."""
-    candidates = [c for c in records.columns
-                  if c in NAMED_COLUMNS or c.startswith("text__") or c.startswith("id__")]
+    candidates = _comparable(records.columns)
     counts = records.select(pl.col(c).is_not_null().sum() for c in candidates).row(0) if candidates else ()
+    return [c for c, n in zip(candidates, counts) if n]
+
+
+def match_columns_sql(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """`match_columns` of a DuckDB relation."""
+    candidates = _comparable(r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall())
+    if not candidates:
+        return []
+    counts = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in candidates) + f" FROM {relation}").fetchall()[0]
     return [c for c, n in zip(candidates, counts) if n]
 
 
@@ -71,42 +83,32 @@ def term_frequencies(con: duckdb.DuckDBPyConnection, relation: str,
     return out
 
 
-def frame_term_frequencies(con: duckdb.DuckDBPyConnection, records: pl.DataFrame,
-                           comparisons: tuple[Comparison, ...]) -> dict[str, pl.DataFrame]:
-    """term_frequencies over an in-memory frame of records."""
-    con.register("_tf_records", records.to_arrow())
-    try:
-        return term_frequencies(con, "_tf_records", comparisons)
-    finally:
-        con.unregister("_tf_records")
-
-
 def _has_info(columns: list[str]) -> str:
     """SQL: the signature carries a field a person can be matched on (a cookie's page view does not)."""
     person = [c for c in PERSON_FIELDS if c in columns] or columns
-    return " OR ".join(f'"{c}" IS NOT NULL' for c in person)
+    return " OR ".join(f'r."{c}" IS NOT NULL' for c in person)
 
 
-def signatures(con: duckdb.DuckDBPyConnection, records: pl.DataFrame, labels: pl.Series, columns: list[str],
+def signatures(con: duckdb.DuckDBPyConnection, relation: str, labels: pl.Series, columns: list[str],
                tf: dict[str, pl.DataFrame], out: str = "_id_sig") -> int:
     """Temp table `out`: the distinct matching attributes per deterministic cluster (sig, cluster,
     rep: its smallest rec, columns...), numbered by rep, with load_signatures' derived columns.
+    `relation` holds the records (rec, columns); `labels` their clusters, by rec.
 
-    Grouped in DuckDB, not Polars: the records go over as Arrow views (no copy) and the signatures
-    are never a Polars frame (at 1M generated customers, 7.7M rows: a second copy of the widest
-    frame of the run). Returns the number of signatures."""
-    frame = records.select("rec", *columns).with_columns(labels.gather(records["rec"]).alias("cluster"))
-    con.register("_sig_records", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    Grouped in DuckDB, not Polars: the signatures are never a Polars frame (at 1M generated
+    customers, 3.3M signatures beside 7.7M identity rows). Returns the number of signatures."""
+    con.register("_sig_labels", pl.DataFrame({"rec": pl.int_range(0, labels.len(), dtype=pl.UInt32, eager=True),
+                                              "cluster": labels}).to_arrow())
+    quoted = ", ".join(f'r."{c}"' for c in columns)
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _sig_grouped AS
-            SELECT (row_number() OVER (ORDER BY rep) - 1)::UINTEGER AS sig, cluster, {quoted}, rep
-            FROM (SELECT cluster, {quoted}, min(rec) AS rep FROM _sig_records WHERE {_has_info(columns)}
-                  GROUP BY ALL)
+            SELECT (row_number() OVER (ORDER BY rep) - 1)::UINTEGER AS sig, cluster, {", ".join(f'"{c}"' for c in columns)}, rep
+            FROM (SELECT l.cluster, {quoted}, min(r.rec) AS rep FROM {relation} r JOIN _sig_labels l USING (rec)
+                  WHERE {_has_info(columns)} GROUP BY ALL)
         """)
     finally:
-        con.unregister("_sig_records")
+        con.unregister("_sig_labels")
     try:
         load_signatures(con, "_sig_grouped", tf, out)
     finally:
@@ -158,19 +160,30 @@ def run_engine(
     m_training: str | None = None,
     link_types: list[str] | None = None,
     score_parts: ScoreParts | None = None,
+    identifiers: IdentifierKeys | None = None,
+    relation: str | None = None,
 ) -> EngineResult:
     """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental).
 
     With `score_parts` (a scale-out executor), comparison vectors and scores are computed in parts
-    on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same."""
+    on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same.
+    `relation` names a DuckDB relation holding the records with every column (then `records`
+    needs only `rec`, and `identifiers` and `screened` come from the caller, as identity.rows
+    makes them); otherwise `records` is the whole frame and goes to DuckDB as Arrow views."""
     own_con = con is None
     con = con or connect()
     runner = StepRunner(con, settings.debug)
     if settings.debug:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+    if relation is None:
+        relation = "_id_engine_records"
+        con.register(relation, records.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
-        return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts)
+        return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts,
+                    identifiers, relation)
     finally:
+        if relation == "_id_engine_records":
+            con.unregister(relation)
         for t in ("_id_sig", "_id_pairs", "_id_vectors", "_id_scored", "_id_histogram"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         if own_con:
@@ -178,17 +191,17 @@ def run_engine(
 
 
 def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types,
-         score_parts) -> EngineResult:
+         score_parts, identifiers, relation) -> EngineResult:
     stats: dict = {}
     det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened,
-                     link_types)
+                     link_types, identifiers)
     stats["violating_components"] = det.violating_components
     labels = det.labels
     rejected = det.rejected.with_columns(
         pl.lit("deterministic").alias("edge_kind"), pl.lit(None, pl.Float64).alias("match_probability"))
     result = EngineResult(labels, det.edges, _empty_edges(), rejected, model, steps=runner.seconds, stats=stats)
     stats["deterministic_edges"] = det.edges.height
-    columns = match_columns(records)
+    columns = match_columns_sql(con, relation)
     comparisons = comparisons_for(columns)
     if model is not None:
         comparisons = tuple(c for c in comparisons if c.name in model.m)
@@ -199,8 +212,8 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     ms = settings.match
     cols = comparison_columns(comparisons)
     tf = tf_tables if tf_tables is not None else (
-        frame_term_frequencies(con, records, comparisons) if ms.term_frequency_adjustment else {})
-    n_sigs = runner.run("signatures", signatures, con, records, labels, cols, tf, output="_id_sig")
+        term_frequencies(con, relation, comparisons) if ms.term_frequency_adjustment else {})
+    n_sigs = runner.run("signatures", signatures, con, relation, labels, cols, tf, output="_id_sig")
     stats["signatures"] = n_sigs
 
     if model is None:
@@ -272,5 +285,4 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     return result
 
 
-__all__ = ["EngineResult", "run_engine", "signatures", "match_columns", "term_frequencies",
-           "frame_term_frequencies"]
+__all__ = ["EngineResult", "run_engine", "signatures", "match_columns", "match_columns_sql", "term_frequencies"]

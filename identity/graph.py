@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 
 from config.identity import DeterministicSettings
@@ -28,7 +29,6 @@ class DeterministicResult:
     labels: pl.Series            # cluster label per record index
     edges: pl.DataFrame          # rec_left, rec_right, identifier_type (accepted star edges)
     rejected: pl.DataFrame       # rec_left, rec_right, identifier_type, value, reason
-    identifiers: pl.DataFrame    # rec, id_type, value (all non-null identifiers, before filtering)
     violating_components: int
     limited: pl.DataFrame | None = None  # rec, id_type, value (an integer key): unscreened limited identifiers
 
@@ -58,6 +58,82 @@ def identifier_table(records: pl.DataFrame, types: list[str]) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema={"rec": pl.UInt32, "id_type": pl.Utf8, "value": pl.Utf8})
     return pl.concat(parts).with_columns(pl.col("rec").cast(pl.UInt32)).unique()
+
+
+@dataclass
+class IdentifierKeys:
+    """Every identifier value the records carry, as integers: `ids` (rec, vid), each value of a
+    record once, and `keys` (vid, id_type, value), each distinct value once. Built from a frame
+    (`identifier_keys`) or inside DuckDB (`identity.rows`), so the identifier graph never needs
+    the records' string columns."""
+    ids: pl.DataFrame
+    keys: pl.DataFrame
+
+
+def identifier_keys(records: pl.DataFrame, types: list[str]) -> IdentifierKeys:
+    keys, ids = _value_keys(identifier_table(records, types))
+    return IdentifierKeys(ids, keys)
+
+
+def identifier_keys_sql(con: duckdb.DuckDBPyConnection, relation: str, types: list[str]) -> IdentifierKeys:
+    """`identifier_keys` of the records of a DuckDB relation (with a `rec` column), built inside
+    DuckDB: only integers and each distinct value once come to Polars. The values are read as
+    `identifier_table` reads them; they are normalized already, so trimming is a no-op on both."""
+    present = {r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()}
+    parts = []
+    for id_type in types:
+        if id_type in present:
+            value = f'trim(CAST("{id_type}" AS VARCHAR))'
+            value = f"lower({value})" if id_type in _CASE_INSENSITIVE else value
+            parts.append(f"SELECT rec, '{id_type}' AS id_type, {value} AS value FROM {relation}")
+    if "previous_id" in present and "anonymous_id" in types:
+        parts.append(f"SELECT rec, 'anonymous_id' AS id_type, trim(CAST(previous_id AS VARCHAR)) AS value "
+                     f"FROM {relation}")
+    if not parts:
+        return IdentifierKeys(pl.DataFrame(schema={"rec": pl.UInt32, "vid": pl.UInt32}),
+                              pl.DataFrame(schema={"vid": pl.UInt32, "id_type": pl.Utf8, "value": pl.Utf8}))
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _id_long AS SELECT DISTINCT rec::UINTEGER AS rec, id_type, value
+                        FROM ({' UNION ALL '.join(parts)}) WHERE value IS NOT NULL AND value <> ''""")
+        con.execute("CREATE OR REPLACE TEMP TABLE _id_value_keys AS SELECT (row_number() OVER () - 1)::UINTEGER AS vid, "
+                    "id_type, value FROM (SELECT DISTINCT id_type, value FROM _id_long)")
+        ids = pl.from_arrow(con.sql("SELECT l.rec, k.vid FROM _id_long l JOIN _id_value_keys k USING (id_type, value)"
+                                    ).to_arrow_table())
+        keys = pl.from_arrow(con.sql("SELECT vid, id_type, value FROM _id_value_keys ORDER BY vid").to_arrow_table())
+    finally:
+        con.execute("DROP TABLE IF EXISTS _id_long")
+        con.execute("DROP TABLE IF EXISTS _id_value_keys")
+    return IdentifierKeys(ids, keys)
+
+
+def screen_sql(con: duckdb.DuckDBPyConnection, relation: str, identifiers: IdentifierKeys,
+               settings: DeterministicSettings) -> pl.DataFrame:
+    """`screen_values` for the records of a DuckDB relation whose `identifier_keys_sql` are given:
+    the placeholders from the distinct values, the people per value counted inside DuckDB."""
+    keys, ids = identifiers.keys, identifiers.ids
+    blocked = keys.filter(
+        blocked_mask(keys["value"], settings.blocked_values, settings.blocked_patterns)
+    ).select("vid", pl.lit("blocked_value").alias("reason"))
+    present = {r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()}
+    user_id = "CAST(r.user_id AS VARCHAR)" if "user_id" in present else "NULL::VARCHAR"
+    # a single name (Sukarno) is a name too: concat_ws skips nulls, as concat_str(ignore_nulls) does
+    name = ("nullif(concat_ws('|', r.first_name_key, r.last_name_key), '')"
+            if {"first_name_key", "last_name_key"} <= present else "NULL::VARCHAR")
+    capped = keys.filter(~pl.col("id_type").is_in(list(_UNCAPPED))).select("vid")
+    # only a value on two or more records can be shared by several people
+    candidates = ids.filter(pl.col("vid").is_in(capped["vid"].implode())).filter(pl.len().over("vid") > 1)
+    con.register("_screen_ids", candidates.to_arrow())
+    try:
+        shared = pl.from_arrow(con.sql(f"""
+            SELECT c.vid, 'frequency_cap' AS reason FROM _screen_ids c JOIN {relation} r USING (rec)
+            GROUP BY c.vid
+            HAVING count(DISTINCT {user_id}) > {int(settings.max_user_ids_per_value)}
+                OR count(DISTINCT {name}) > {int(settings.max_names_per_value)}
+        """).to_arrow_table()).with_columns(pl.col("vid").cast(pl.UInt32))
+    finally:
+        con.unregister("_screen_ids")
+    bad = pl.concat([blocked, shared]).unique(subset=["vid"], keep="first", maintain_order=True)
+    return bad.join(keys, on="vid").select("id_type", "value", "reason")
 
 
 def _value_keys(identifiers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -133,14 +209,21 @@ def deterministic_graph(
     settings: DeterministicSettings,
     screened: pl.DataFrame | None = None,
     types: list[str] | None = None,
+    identifiers: IdentifierKeys | None = None,
 ) -> DeterministicResult:
     """Cluster records (column `rec` = 0..n-1) by shared identifiers under merge protection.
 
-    `types` limits which identifier types link (default: all, in priority order).
+    `types` limits which identifier types link (default: all, in priority order). `identifiers`
+    are the records' identifier keys when the caller has them (then only the records' number is
+    read, and `screened` must be given).
     """
     n = records.height
-    identifiers = identifier_table(records, types if types is not None else settings.priority)
-    keys, ids = _value_keys(identifiers)
+    if identifiers is None:
+        identifiers = identifier_keys(records, types if types is not None else settings.priority)
+    elif types is not None:
+        identifiers = IdentifierKeys(identifiers.ids.join(identifiers.keys.filter(pl.col("id_type").is_in(types))
+                                                          .select("vid"), on="vid"), identifiers.keys)
+    keys, ids = identifiers.keys, identifiers.ids
     if screened is None:
         bad = _screen(keys, ids, records, settings)
     else:
@@ -192,6 +275,6 @@ def deterministic_graph(
         if rejected_parts else pl.DataFrame(schema=schema)
     )
     return DeterministicResult(
-        result.labels, edges, rejected, identifiers, result.violating_components,
+        result.labels, edges, rejected, result.violating_components,
         limited.rename({"node": "rec"}),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -24,7 +25,7 @@ from config.identity import IdentitySettings, load_identity_settings
 from identity import incremental
 from identity.comparisons import NAMED_COLUMNS, comparisons_for
 from identity import rows as rows_module
-from identity.engine import match_columns, run_engine, term_frequencies
+from identity.engine import match_columns_sql, run_engine, term_frequencies
 from identity.model import MatchModel
 from identity.normalize import INPUT_COLUMNS, OUTPUT_SCHEMA, normalize_frame
 from identity.parallel_normalize import normalize_groups
@@ -34,6 +35,17 @@ from identity.scoring import ScoreParts
 from identity.stable_ids import assign_customer_ids_sql
 from warehouse.connection import connect_home
 from warehouse.partitions import MapParts, work_dir
+
+
+log = logging.getLogger("identity.resolution")
+
+
+class _Steps(dict):
+    """Seconds per step, each logged as it is recorded (the engine's steps log through StepRunner)."""
+
+    def __setitem__(self, name: str, seconds: float) -> None:
+        super().__setitem__(name, seconds)
+        log.info("identity step %s: %.2f s", name, seconds)
 
 
 @dataclass
@@ -117,8 +129,9 @@ _ANY_RAW = ", ".join(f'any_value("{c}") AS "{c}"' for c in _RAW_COLUMNS)
 
 
 # distinct raw tuples normalized per chunk: the chunk, not the warehouse, bounds the memory this
-# step takes (at 1M generated customers, 7.7M tuples in one frame went past 11 GB)
-TUPLES_PER_CHUNK = 1_000_000
+# step takes (at 1M generated customers, 7.7M tuples in one frame went past 11 GB; chunks of 1M
+# still swung the process between 4 and 8 GB)
+TUPLES_PER_CHUNK = 250_000
 _ANY_PII = ", ".join(f'any_value("{c}")' for c in ("source", "email", "phone", "first_name", "last_name",
                                                     "full_name", "street", "city", "postcode", "region", "country",
                                                     "birth_date"))
@@ -275,8 +288,7 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
     incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
                          carriers="_inc_carriers")
-    screened = rows_module.screen(rows_module.distinct_rows(
-        con, "_inc_carriers", rows_module.row_columns(con, "_inc_carriers")), settings.deterministic)
+    screened = rows_module.screen_relation(con, "_inc_carriers", settings.deterministic)
     con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT m.source, m.record_id, m.customer_id, "
                 "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "
                 "WHERE m.customer_id IS NOT NULL")
@@ -299,7 +311,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
              map_parts: MapParts | None, score_parts: ScoreParts | None) -> ResolveSummary:
     run_id = _new_run_id()
     started = _now()
-    steps: dict[str, float] = {}
+    steps: dict[str, float] = _Steps()
     ensure_identity_tables(con)
     if not table_exists(con, "staging", "customer_records"):
         raise FileNotFoundError(
@@ -316,11 +328,12 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     identity_rows = rows_module.collapse(con, scope.subset, settings.deterministic, scope.screened)
     local = identity_rows.rows
     # value frequencies over every record, so full and incremental runs weigh a name alike
-    tf_tables = (term_frequencies(con, scope.all_records, comparisons_for(match_columns(local)))
+    tf_tables = (term_frequencies(con, scope.all_records, comparisons_for(match_columns_sql(con, identity_rows.relation)))
                  if settings.match.term_frequency_adjustment else {})
     steps["identity_rows"] = time.perf_counter() - t
     result = run_engine(local, settings, model=scope.model, screened=identity_rows.screened, tf_tables=tf_tables,
-                        con=con, score_parts=score_parts)
+                        con=con, score_parts=score_parts, identifiers=identity_rows.identifiers,
+                        relation=identity_rows.relation)
     steps.update(result.steps)
 
     t = time.perf_counter()

@@ -25,21 +25,24 @@ import polars as pl
 from config.identity import DeterministicSettings
 from identity.comparisons import NAMED_COLUMNS
 from identity.engine import PERSON_FIELDS
-from identity.graph import identifier_table, screen_values
+from identity.graph import IdentifierKeys, identifier_keys_sql, screen_sql
 
 # identifier columns of identity.normalized_records (previous_id: an alias's earlier anonymous id)
 IDENTIFIER_COLUMNS = ("user_id", "email", "phone", "social_handle", "order_id", "anonymous_id",
                       "device_id", "previous_id")
 MEMBERS = "_id_members"
+ROWS = "_id_rows"
 
 
 @dataclass
 class IdentityRows:
-    rows: pl.DataFrame        # rec, k1, k2, source, record_id (its first record), records, per_record, link_type, columns
+    rows: pl.DataFrame        # rec, k1, k2, source, record_id (its first record), records, per_record, link_type
     screened: pl.DataFrame    # id_type, value, reason: identifier values that must not link
     records: int              # records the rows stand for
     expanded: int             # records split back into rows of their own (no usable identifier)
     refused_within: pl.DataFrame  # rec, identifier_type, value, reason: refused values a per_record row's records share
+    identifiers: IdentifierKeys | None = None  # the rows' identifier values as integers (graph.IdentifierKeys)
+    relation: str = ROWS      # the DuckDB temp table holding every row with all its columns
 
 
 def row_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
@@ -55,95 +58,117 @@ def key_sql(columns: list[str] | tuple[str, ...]) -> str:
     return f"hash({', '.join(quoted)}) AS k1, hash({', '.join(reversed(quoted))}, 'k2') AS k2"
 
 
-def distinct_rows(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> pl.DataFrame:
-    """rec, source, record_id (smallest record), records, k1, k2, columns: one row per distinct tuple."""
+def distinct_rows(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], out: str) -> int:
+    """Temp table `out`: one row per distinct tuple of `columns` (rec numbered by its smallest
+    record, that record's source and record_id, records, k1, k2, has_info, columns). The rows
+    stay in DuckDB: at 1M generated customers, 7.7M rows of strings were 9-12 GB as a Polars
+    frame. Returns their number."""
     quoted = ", ".join(f'"{c}"' for c in columns)
-    rows = pl.from_arrow(con.sql(f"""
-        SELECT {key_sql(columns)}, count(*)::BIGINT AS records,
-               min({{'s': source, 'r': record_id}}) AS first, {quoted}
-        FROM {relation} GROUP BY ALL ORDER BY first
-    """).to_arrow_table())
-    rows = rows.with_columns(pl.col("first").struct.field("s").alias("source"),
-                             pl.col("first").struct.field("r").alias("record_id")).drop("first")
-    if rows.select(pl.struct("k1", "k2").is_duplicated().any()).item():
+    person = [c for c in PERSON_FIELDS if c in columns]
+    has_info = " OR ".join(f'"{c}" IS NOT NULL' for c in person) or "false"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT (row_number() OVER (ORDER BY first) - 1)::UINTEGER AS rec, k1, k2, records,
+               first.s AS source, first.r AS record_id, ({has_info}) AS has_info, {quoted}
+        FROM (SELECT {key_sql(columns)}, count(*)::BIGINT AS records,
+                     min({{'s': source, 'r': record_id}}) AS first, {quoted}
+              FROM {relation} GROUP BY ALL)
+    """)
+    n, keys = con.execute(f"SELECT count(*), count(DISTINCT (k1, k2)) FROM {out}").fetchall()[0]
+    if n != keys:
         raise RuntimeError("two distinct identity rows share a 128-bit key: rerun with identity rows off")
-    return rows.with_row_index("rec")
+    return n
 
 
-def screen(rows: pl.DataFrame, settings: DeterministicSettings) -> pl.DataFrame:
-    """Identifier values of `rows` that must not link (placeholders, capped values)."""
-    return screen_values(identifier_table(rows, settings.priority), rows, settings)
+def screen_relation(con: duckdb.DuckDBPyConnection, relation: str, settings: DeterministicSettings) -> pl.DataFrame:
+    """Identifier values of the records of `relation` that must not link (placeholders, capped
+    values), counted over its distinct rows."""
+    distinct_rows(con, relation, row_columns(con, relation), "_id_screen_rows")
+    try:
+        return screen_sql(con, "_id_screen_rows", identifier_keys_sql(con, "_id_screen_rows", settings.priority),
+                          settings)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _id_screen_rows")
+
+
+def _link_types(identifiers: IdentifierKeys, screened: pl.DataFrame, priority: list[str]) -> pl.DataFrame:
+    """(rec, link_type): each row's best identifier type among the values it may link on."""
+    rank = {t: i for i, t in enumerate(priority)}
+    usable_keys = identifiers.keys.join(screened.select("id_type", "value"), on=["id_type", "value"], how="anti")
+    return (identifiers.ids.join(usable_keys.select(
+                "vid", pl.col("id_type").replace_strict(rank, return_dtype=pl.Int64).alias("rank")), on="vid")
+            .group_by("rec").agg(pl.col("rank").min())
+            .with_columns(pl.col("rank").replace_strict({i: t for t, i in rank.items()}, return_dtype=pl.Utf8)
+                          .alias("link_type"))
+            .select(pl.col("rec").cast(pl.UInt32), "link_type"))
 
 
 def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: DeterministicSettings,
              screened: pl.DataFrame | None = None) -> IdentityRows:
-    """The identity rows of `relation` (normalized records) and temp table `_id_members`
-    (source, record_id, rec, per_record). `screened` comes from the caller when merge protection
-    must count over more records than the relation holds (an incremental run's carriers)."""
+    """The identity rows of `relation` (normalized records): temp table `_id_rows` (every row, all
+    its columns), their identifier keys and a slim Polars frame of the rows (no string columns
+    but the first record's keys), and temp table `_id_members` (source, record_id, rec,
+    per_record). `screened` comes from the caller when merge protection must count over more
+    records than the relation holds (an incremental run's carriers)."""
     columns = row_columns(con, relation)
-    rows = distinct_rows(con, relation, columns)
+    distinct_rows(con, relation, columns, "_id_rows0")
+    identifiers = identifier_keys_sql(con, "_id_rows0", settings.priority)
     if screened is None:
-        screened = screen(rows, settings)
-    rank = {t: i for i, t in enumerate(settings.priority)}
-    usable = identifier_table(rows, settings.priority).join(
-        screened.select("id_type", "value"), on=["id_type", "value"], how="anti")
-    link_type = (usable.with_columns(pl.col("id_type").replace_strict(rank, return_dtype=pl.Int64).alias("rank"))
-                 .sort("rec", "rank").group_by("rec", maintain_order=True).agg(pl.col("id_type").first().alias("link_type")))
-    person = [c for c in PERSON_FIELDS if c in rows.columns]
-    has_info = pl.any_horizontal([pl.col(c).is_not_null() for c in person]) if person else pl.lit(False)
-    rows = rows.join(link_type, on="rec", how="left", maintain_order="left")
+        screened = screen_sql(con, "_id_rows0", identifiers, settings)
+    rows = pl.from_arrow(con.sql("SELECT rec, k1, k2, records, has_info FROM _id_rows0 ORDER BY rec").to_arrow_table())
+    rows = rows.join(_link_types(identifiers, screened, settings.priority), on="rec", how="left", maintain_order="left")
     alone = (pl.col("records") > 1) & pl.col("link_type").is_null()
-    split = rows.filter(alone & has_info)
-    rows = rows.with_columns((alone & ~has_info).alias("per_record"))
-    # what kept a per_record row's records apart, for identity.rejected_edges (as between rows)
-    refused_within = identifier_table(rows.filter("per_record"), settings.priority).join(
-        screened, on=["id_type", "value"]).select(
-        "rec", pl.col("id_type").alias("identifier_type"), "value", "reason").sort("rec", "identifier_type", "value")
-
+    rows = rows.with_columns((alone & pl.col("has_info")).alias("split"), (alone & ~pl.col("has_info")).alias("per_record"))
+    split = rows.filter("split")
     expanded = 0
-    if split.height:
-        # one row per record of a row with personal fields and no usable identifier
-        con.register("_id_split_keys", split.select("k1", "k2").to_arrow())
-        try:
-            members = pl.from_arrow(con.sql(f"""
-                SELECT source, record_id, k1, k2 FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation})
-                SEMI JOIN _id_split_keys USING (k1, k2)
-            """).to_arrow_table())
-        finally:
-            con.unregister("_id_split_keys")
-        expanded = members.height
-        own = members.join(split.drop("source", "record_id", "rec", "records"), on=["k1", "k2"]).with_columns(
-            pl.lit(1, pl.Int64).alias("records"), pl.lit(False).alias("per_record"))
-        before = rows.select("k1", "k2", pl.col("rec").alias("old_rec"))
-        rows = pl.concat([rows.join(split.select("k1", "k2"), on=["k1", "k2"], how="anti").drop("rec"),
-                          own.select([c for c in rows.columns if c != "rec"])])
-        rows = rows.sort("source", "record_id").with_row_index("rec")
-        by_key = rows.join(split.select("k1", "k2"), on=["k1", "k2"], how="anti").select("k1", "k2", "rec", "per_record")
-        own_rec = rows.join(members.select("source", "record_id"), on=["source", "record_id"]).select(
-            "source", "record_id", "rec")
-        # per_record rows were renumbered too
-        refused_within = refused_within.join(
-            rows.select("k1", "k2", "rec").join(before, on=["k1", "k2"]), left_on="rec", right_on="old_rec"
-        ).select(pl.col("rec_right").alias("rec"), "identifier_type", "value", "reason")
-    else:
-        by_key = rows.select("k1", "k2", "rec", "per_record")
-        own_rec = pl.DataFrame(schema={"source": pl.Utf8, "record_id": pl.Utf8, "rec": pl.UInt32})
-    con.register("_id_row_keys", by_key.to_arrow())
-    con.register("_id_own_rows", own_rec.to_arrow())
+    con.register("_id_row_flags", rows.select("rec", "link_type", "per_record", "split").to_arrow())
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
-            SELECT m.source, m.record_id, coalesce(o.rec, k.rec)::UINTEGER AS rec,
-                   coalesce(k.per_record, false) AS per_record
-            FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation}) m
-            LEFT JOIN _id_row_keys k USING (k1, k2)
-            LEFT JOIN _id_own_rows o USING (source, record_id)
-        """)
+        if split.height == 0:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS SELECT r.* EXCLUDE (has_info), f.link_type,
+                            f.per_record, false AS split FROM _id_rows0 r JOIN _id_row_flags f USING (rec) ORDER BY rec""")
+        else:
+            # one row per record of a row with personal fields and no usable identifier, numbered
+            # with the rest by (source, record_id): the order rows take by their first record
+            keep = ", ".join(f'r."{c}"' for c in columns)
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {ROWS} AS
+                SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::UINTEGER AS rec, * FROM (
+                    SELECT r.rec AS rec0, r.k1, r.k2, r.records, r.source, r.record_id, {keep},
+                           f.link_type, f.per_record, false AS split
+                    FROM _id_rows0 r JOIN _id_row_flags f USING (rec) WHERE NOT f.split
+                    UNION ALL
+                    SELECT r.rec AS rec0, r.k1, r.k2, 1::BIGINT, m.source, m.record_id, {keep},
+                           NULL::VARCHAR, false, true
+                    FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation}) m
+                    JOIN _id_rows0 r USING (k1, k2) JOIN _id_row_flags f USING (rec) WHERE f.split)
+                ORDER BY rec
+            """)
+            expanded = con.execute(f"SELECT count(*) FROM {ROWS} WHERE split").fetchall()[0][0]
+            rec_map = pl.from_arrow(con.sql(f"SELECT rec0, rec FROM {ROWS}").to_arrow_table())
+            identifiers = IdentifierKeys(
+                identifiers.ids.join(rec_map, left_on="rec", right_on="rec0", suffix="_new")
+                .select(pl.col("rec_new").alias("rec"), "vid"), identifiers.keys)
+            con.execute(f"ALTER TABLE {ROWS} DROP COLUMN rec0")
     finally:
-        con.unregister("_id_row_keys")
-        con.unregister("_id_own_rows")
-    total = int(rows["records"].sum())
-    return IdentityRows(rows, screened, total, expanded, refused_within)
+        con.unregister("_id_row_flags")
+        con.execute("DROP TABLE IF EXISTS _id_rows0")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
+        SELECT m.source, m.record_id, coalesce(o.rec, k.rec)::UINTEGER AS rec, coalesce(k.per_record, false) AS per_record
+        FROM (SELECT source, record_id, {key_sql(columns)} FROM {relation}) m
+        LEFT JOIN (SELECT k1, k2, rec, per_record FROM {ROWS} WHERE NOT split) k USING (k1, k2)
+        LEFT JOIN (SELECT source, record_id, rec FROM {ROWS} WHERE split) o USING (source, record_id)
+    """)
+    slim = pl.from_arrow(con.sql(f"SELECT rec, k1, k2, source, record_id, records, per_record, link_type FROM {ROWS} "
+                                 "ORDER BY rec").to_arrow_table())
+    # what kept a per_record row's records apart, for identity.rejected_edges (as between rows)
+    per_record = slim.filter("per_record").select("rec")
+    refused_within = (identifiers.ids.join(per_record, on="rec").join(identifiers.keys, on="vid")
+                      .join(screened, on=["id_type", "value"])
+                      .select("rec", pl.col("id_type").alias("identifier_type"), "value", "reason")
+                      .sort("rec", "identifier_type", "value"))
+    total = int(slim["records"].sum())
+    return IdentityRows(slim, screened, total, expanded, refused_within, identifiers, ROWS)
 
 
 def known_rows(con: duckdb.DuckDBPyConnection, fresh: str, out: str) -> int:
@@ -172,4 +197,5 @@ def stored_rows(rows: pl.DataFrame, labels: pl.Series, mapping: pl.DataFrame, ru
 
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"DROP TABLE IF EXISTS {MEMBERS}")
+    for table in (MEMBERS, ROWS, "_id_rows0", "_id_screen_rows"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")

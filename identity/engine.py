@@ -20,7 +20,7 @@ from config.identity import IdentitySettings
 from identity.blocking import BROAD_PAIRS_PER_RECORD, block, rules_from_config
 from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
-from identity.graph import IdentifierKeys, deterministic_graph
+from identity.graph import IdentifierKeys, deterministic_graph, identifier_keys_sql, screen_sql
 from identity.guards import apply_guards, compile_guards
 from identity.model import MatchModel
 from identity.scoring import ScoreParts, score, score_in_parts
@@ -168,8 +168,9 @@ def run_engine(
     With `score_parts` (a scale-out executor), comparison vectors and scores are computed in parts
     on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same.
     `relation` names a DuckDB relation holding the records with every column (then `records`
-    needs only `rec`, and `identifiers` and `screened` come from the caller, as identity.rows
-    makes them); otherwise `records` is the whole frame and goes to DuckDB as Arrow views."""
+    needs only `rec`); otherwise `records` is the whole frame and goes to DuckDB as Arrow views.
+    Identifier keys and the merge-protection screen are built in DuckDB over that relation unless
+    the caller has them (identity.rows), so files and warehouses go through one path."""
     own_con = con is None
     con = con or connect()
     runner = StepRunner(con, settings.debug)
@@ -179,6 +180,11 @@ def run_engine(
         relation = "_id_engine_records"
         con.register(relation, records.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
+        if identifiers is None:  # a file's records: their identifier keys and screen, as identity.rows makes them
+            identifiers = identifier_keys_sql(con, relation, link_types or settings.deterministic.priority)
+            link_types = None
+        if screened is None:
+            screened = screen_sql(con, relation, identifiers, settings.deterministic)
         return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts,
                     identifiers, relation)
     finally:

@@ -30,18 +30,21 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream
 import duckdb, os, threading
 from identity.resolution import resolve
 
-def _trace_rss(every=10.0):
-    # the RSS over time beside the step log, so a peak can be put on the step that made it
+def _trace_rss(cursor, every=float(os.environ.get("RSS_EVERY", "10"))):
+    # the RSS over time beside the step log, so a peak can be put on the step that made it; with
+    # DuckDB's own share (its buffer manager's memory, and what it spilled), the rest is Python's
     page = os.sysconf("SC_PAGE_SIZE")
     while True:
         with open("/proc/self/statm") as f:
             rss = int(f.read().split()[1]) * page / 2**20
-        logging.info("rss %.0f MB", rss)
+        held, spilled = cursor.execute("SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) "
+                                       "FROM duckdb_memory()").fetchall()[0]
+        logging.info("rss %.0f MB (duckdb %.0f MB, spilled %.0f MB)", rss, held / 2**20, spilled / 2**20)
         time.sleep(every)
 
-threading.Thread(target=_trace_rss, daemon=True).start()
 database, mode, share, truth = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
 con = duckdb.connect(database)
+threading.Thread(target=_trace_rss, args=(con.cursor(),), daemon=True).start()
 con.execute("SET enable_progress_bar = false")
 held = f"hash(source, record_id, 'held-out') % 100000 < {int(share * 100000)}"
 if mode == "full":

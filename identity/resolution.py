@@ -75,11 +75,6 @@ def _new_run_id() -> str:
     return "res_" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "_" + uuid.uuid4().hex[:6]
 
 
-def _keyed(records: pl.DataFrame, recs: pl.Series, prefix: str) -> pl.DataFrame:
-    keys = records.select("source", "record_id")
-    return keys.gather(recs).rename({"source": f"{prefix}_source", "record_id": f"{prefix}_record_id"})
-
-
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
@@ -335,18 +330,22 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
                         con=con, score_parts=score_parts, identifiers=identity_rows.identifiers,
                         relation=identity_rows.relation)
     steps.update(result.steps)
+    # the identifier keys and term frequencies served the engine; the writes need neither (at 1M
+    # generated customers the keys are tens of millions of integers)
+    identity_rows.identifiers = None
+    del tf_tables
 
     t = time.perf_counter()
     now = _now()
     mapping, history = _assign_customer_ids(con, local, result.labels, mode, run_id, now)
     steps["stable_ids"] = time.perf_counter() - t
     t = time.perf_counter()
-    edges = _edges(con, local, result, identity_rows, run_id)
+    edges = _edges(con, result, identity_rows, run_id)
     steps["edge_tables"] = time.perf_counter() - t
     t = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
-        _write(con, mode, run_id, now, edges, history, rows_module.stored_rows(local, result.labels, mapping, run_id))
+        _write(con, mode, run_id, now, edges, history)
         if mode == "full" and result.model is not None and settings.match.retrain:
             _insert(con, "identity.match_weights", result.model.to_frame(run_id))
         if result.histogram is not None and result.histogram.height:
@@ -360,7 +359,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("_id_mapping", "_id_row_firsts", "_id_refused_within"):
+        for name in ("_id_mapping", *_EDGE_FRAMES):
             con.unregister(name)
     return summary
 
@@ -372,16 +371,17 @@ def _assign_customer_ids(con, local: pl.DataFrame, labels: pl.Series, mode: str,
     # every record follows its row's cluster; a record of a row that can never link is its own
     con.register("_id_row_labels", pl.DataFrame({"rec": local["rec"], "cluster": labels.cast(pl.Int64)}).to_arrow())
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _id_assignment AS
-            SELECT m.source, m.record_id, l.cluster FROM {rows_module.MEMBERS} m JOIN _id_row_labels l USING (rec)
-            WHERE NOT m.per_record
-            UNION ALL
-            SELECT source, record_id, {local.height} + row_number() OVER (ORDER BY source, record_id) AS cluster
-            FROM {rows_module.MEMBERS} WHERE per_record
-        """)
+        con.execute("CREATE OR REPLACE TEMP TABLE _id_row_clusters AS SELECT * FROM _id_row_labels")
     finally:
         con.unregister("_id_row_labels")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _id_assignment AS
+        SELECT m.source, m.record_id, l.cluster FROM {rows_module.MEMBERS} m JOIN _id_row_clusters l USING (rec)
+        WHERE NOT m.per_record
+        UNION ALL
+        SELECT source, record_id, {local.height} + row_number() OVER (ORDER BY source, record_id) AS cluster
+        FROM {rows_module.MEMBERS} WHERE per_record
+    """)
     used = set(pl.from_arrow(con.execute(
         "SELECT customer_id FROM identity.customers UNION SELECT old_customer_id FROM identity.id_history "
         "UNION SELECT new_customer_id FROM identity.id_history"
@@ -405,68 +405,76 @@ def _assign_customer_ids(con, local: pl.DataFrame, labels: pl.Series, mode: str,
     return mapping, history
 
 
+# each edge frame of a run, registered in DuckDB as integers (rec_left, rec_right, ...)
+_EDGE_FRAMES = ("_id_det_pairs", "_id_prob_pairs", "_id_rejected_pairs", "_id_comparison_pairs", "_id_refused_within")
+
+
+def _keyed_sql(pairs: str, select: str) -> str:
+    """The pairs of rows in `pairs` (rec_left, rec_right) as records: each row's first record,
+    from the rows' DuckDB table, so no string column of millions of edges is built in Polars."""
+    return f"""
+        SELECT l.source AS left_source, l.record_id AS left_record_id, r.source AS right_source,
+               r.record_id AS right_record_id, {select}
+        FROM {pairs} e JOIN {rows_module.ROWS} l ON l.rec = e.rec_left JOIN {rows_module.ROWS} r ON r.rec = e.rec_right"""
+
+
 @dataclass
 class _Edges:
-    """Edge rows of one run: frames keyed by each row's first record, and SQL over `_id_members`
-    for the records inside rows."""
-    deterministic: pl.DataFrame
-    probabilistic: pl.DataFrame
-    comparisons: pl.DataFrame
-    rejected: pl.DataFrame
+    """Edge rows of one run as SQL over frames of integers registered in DuckDB (`_EDGE_FRAMES`)
+    and the rows' tables: between rows, keyed by each row's first record, and within rows."""
+    deterministic_sql: str
+    probabilistic_sql: str
+    comparisons_sql: str
+    rejected_sql: str
     within_rows_sql: str
     refused_within_sql: str
+    probabilistic: int
 
 
-def _edges(con, local: pl.DataFrame, result, identity_rows, run_id: str) -> _Edges:
-    det = result.deterministic_edges
-    deterministic = pl.concat([
-        _keyed(local, det["rec_left"], "left"), _keyed(local, det["rec_right"], "right"),
-    ], how="horizontal").with_columns(
-        pl.lit("deterministic").alias("edge_kind"), det["identifier_type"],
-        pl.lit(None, pl.Float64).alias("match_probability"), pl.lit(None, pl.Float64).alias("match_weight"),
-        pl.lit(run_id).alias("run_id"),
-    )
+def _masked(frame: pl.DataFrame) -> pl.DataFrame:
+    """`value` replaced by `masked_value`, masked once per distinct value."""
+    values = frame.select(pl.col("value").unique())
+    values = values.with_columns(pl.col("value").map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value"))
+    return frame.join(values, on="value", how="left", nulls_equal=True).drop("value")
+
+
+def _edges(con, result, identity_rows, run_id: str) -> _Edges:
+    run = f"'{run_id}' AS run_id"
+    con.register("_id_det_pairs", result.deterministic_edges.select("rec_left", "rec_right", "identifier_type").to_arrow())
+    deterministic_sql = _keyed_sql("_id_det_pairs", "'deterministic' AS edge_kind, e.identifier_type, "
+                                   f"NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, {run}")
     # the records of one row share its identifiers: a star from its first record, typed by the best one
-    con.register("_id_row_firsts", local.filter(pl.col("link_type").is_not_null() & (pl.col("records") > 1))
-                 .select("rec", "source", "record_id", "link_type").to_arrow())
     within_rows_sql = f"""
         SELECT f.source AS left_source, f.record_id AS left_record_id, m.source AS right_source,
                m.record_id AS right_record_id, 'deterministic' AS edge_kind, f.link_type AS identifier_type,
-               NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
-        FROM {rows_module.MEMBERS} m JOIN _id_row_firsts f USING (rec)
-        WHERE NOT (m.source = f.source AND m.record_id = f.record_id)"""
+               NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, {run}
+        FROM {rows_module.MEMBERS} m JOIN {rows_module.ROWS} f USING (rec)
+        WHERE f.link_type IS NOT NULL AND f.records > 1 AND NOT (m.source = f.source AND m.record_id = f.record_id)"""
     pe = result.probabilistic_edges
-    probabilistic = pl.concat([
-        _keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right"),
-    ], how="horizontal").with_columns(
-        pl.lit("probabilistic").alias("edge_kind"), pl.lit(None, pl.Utf8).alias("identifier_type"),
-        pe["match_probability"], pe["match_weight"], pl.lit(run_id).alias("run_id"),
-    )
-    rj = result.rejected
-    rejected = pl.concat([
-        _keyed(local, rj["rec_left"], "left"), _keyed(local, rj["rec_right"], "right"),
-    ], how="horizontal").with_columns(
-        rj["edge_kind"], rj["identifier_type"],
-        rj["value"].map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value"),
-        rj["match_probability"], rj["reason"], pl.lit(run_id).alias("run_id"),
-    )
+    con.register("_id_prob_pairs", pe.select("rec_left", "rec_right", "match_probability", "match_weight").to_arrow())
+    probabilistic_sql = _keyed_sql("_id_prob_pairs", "'probabilistic' AS edge_kind, NULL::VARCHAR AS identifier_type, "
+                                   f"e.match_probability, e.match_weight, {run}")
+    con.register("_id_rejected_pairs", _masked(result.rejected.select(
+        "rec_left", "rec_right", "edge_kind", "identifier_type", "value", "match_probability", "reason")).to_arrow())
+    rejected_sql = _keyed_sql("_id_rejected_pairs", "e.edge_kind, e.identifier_type, e.masked_value, "
+                              f"e.match_probability, e.reason, {run}")
     # the records of a row that can never link share only refused values: the refusals, as star edges
-    within = identity_rows.refused_within
-    con.register("_id_refused_within", within.join(local.select("rec", "source", "record_id"), on="rec").with_columns(
-        pl.col("value").map_elements(mask_identifier, return_dtype=pl.Utf8).alias("masked_value")).to_arrow())
+    con.register("_id_refused_within", _masked(identity_rows.refused_within).to_arrow())
     refused_within_sql = f"""
-        SELECT w.source AS left_source, w.record_id AS left_record_id, m.source AS right_source,
+        SELECT f.source AS left_source, f.record_id AS left_record_id, m.source AS right_source,
                m.record_id AS right_record_id, 'deterministic' AS edge_kind, w.identifier_type, w.masked_value,
-               NULL::DOUBLE AS match_probability, w.reason, '{run_id}' AS run_id
-        FROM {rows_module.MEMBERS} m JOIN _id_refused_within w USING (rec)
-        WHERE m.per_record AND NOT (m.source = w.source AND m.record_id = w.record_id)"""
-    return _Edges(deterministic, probabilistic, _edge_comparisons(local, pe, result.comparisons, run_id),
-                  rejected, within_rows_sql, refused_within_sql)
+               NULL::DOUBLE AS match_probability, w.reason, {run}
+        FROM {rows_module.MEMBERS} m JOIN _id_refused_within w USING (rec) JOIN {rows_module.ROWS} f USING (rec)
+        WHERE m.per_record AND NOT (m.source = f.source AND m.record_id = f.record_id)"""
+    con.register("_id_comparison_pairs", _comparison_levels(pe, result.comparisons).to_arrow())
+    comparisons_sql = _keyed_sql("_id_comparison_pairs", f"e.comparison, e.level, e.level_name, e.weight, {run}")
+    return _Edges(deterministic_sql, probabilistic_sql, comparisons_sql, rejected_sql, within_rows_sql,
+                  refused_within_sql, pe.height)
 
 
-def _write(con, mode: str, run_id: str, now: datetime, edges: _Edges, history: pl.DataFrame,
-           saved_rows: pl.DataFrame) -> None:
+def _write(con, mode: str, run_id: str, now: datetime, edges: _Edges, history: pl.DataFrame) -> None:
     """Every identity table of the run, inside the caller's transaction."""
+    log.info("writing identity tables")
     if mode == "full":
         con.execute("CREATE OR REPLACE TABLE identity.normalized_records AS SELECT * FROM _id_normalized")
         for table in ("identity.record_map", "identity.edges", "identity.rejected_edges",
@@ -494,14 +502,16 @@ def _write(con, mode: str, run_id: str, now: datetime, edges: _Edges, history: p
                    record_id AS right_record_id, 'deterministic' AS edge_kind, link_type AS identifier_type,
                    NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, '{run_id}' AS run_id
             FROM _inc_known ANTI JOIN _id_subset USING (source, record_id)""")
+    log.info("normalized records written")
     con.execute("INSERT INTO identity.record_map SELECT * FROM _id_new_map ORDER BY source, record_id")
-    _insert(con, "identity.identity_rows", saved_rows)
-    _insert(con, "identity.edges", edges.deterministic)
-    _insert_sql(con, "identity.edges", edges.within_rows_sql)
-    _insert(con, "identity.edges", edges.probabilistic)
-    _insert(con, "identity.rejected_edges", edges.rejected)
-    _insert_sql(con, "identity.rejected_edges", edges.refused_within_sql)
-    _insert(con, "identity.edge_comparisons", edges.comparisons)
+    log.info("record map written")
+    _insert_sql(con, "identity.identity_rows", rows_module.stored_rows_sql(run_id))
+    for table, sql in (("identity.edges", edges.deterministic_sql), ("identity.edges", edges.within_rows_sql),
+                       ("identity.edges", edges.probabilistic_sql), ("identity.rejected_edges", edges.rejected_sql),
+                       ("identity.rejected_edges", edges.refused_within_sql),
+                       ("identity.edge_comparisons", edges.comparisons_sql)):
+        _insert_sql(con, table, sql)
+    log.info("edges written")
     _insert(con, "identity.id_history", history.with_columns(
         pl.lit(now).alias("changed_at"), pl.lit(run_id).alias("run_id")))
     _rebuild_customers(con, run_id, touched=None if mode == "full" else "_id_touched_customers")
@@ -519,7 +529,7 @@ def _summary(con, run_id: str, mode: str, new_count: int, result, edges: _Edges,
         customers=one("SELECT count(*) FROM identity.customers"),
         deterministic_edges=one("SELECT count(*) FROM identity.edges WHERE run_id = ? AND edge_kind = "
                                 "'deterministic'", run_id),
-        probabilistic_edges=edges.probabilistic.height,
+        probabilistic_edges=edges.probabilistic,
         rejected_edges=one("SELECT count(*) FROM identity.rejected_edges WHERE run_id = ?", run_id),
         signatures=result.stats.get("signatures", 0),
         candidate_pairs=result.stats.get("candidate_pairs", 0),
@@ -541,24 +551,18 @@ def _stored_model(con: duckdb.DuckDBPyConnection) -> MatchModel | None:
     return MatchModel.from_frame(weights) if weights.height else None
 
 
-def _edge_comparisons(local: pl.DataFrame, pe: pl.DataFrame, compared, run_id: str) -> pl.DataFrame:
-    schema = {"left_source": pl.Utf8, "left_record_id": pl.Utf8, "right_source": pl.Utf8,
-              "right_record_id": pl.Utf8, "comparison": pl.Utf8, "level": pl.Int8,
-              "level_name": pl.Utf8, "weight": pl.Float64, "run_id": pl.Utf8}
-    if pe.height == 0:
-        return pl.DataFrame(schema=schema)
-    keyed = pl.concat([_keyed(local, pe["rec_left"], "left"), _keyed(local, pe["rec_right"], "right")],
-                      how="horizontal")
-    parts = []
-    for comp in compared:
-        if f"w_{comp.name}" not in pe.columns:
-            continue
-        parts.append(keyed.with_columns(
-            pl.lit(comp.name).alias("comparison"), pe[comp.name].cast(pl.Int8).alias("level"),
-            pe[comp.name].cast(pl.Int64).replace_strict(comp.names, default="?", return_dtype=pl.Utf8).alias("level_name"),
-            pe[f"w_{comp.name}"].alias("weight"), pl.lit(run_id).alias("run_id"),
-        ))
-    return pl.concat(parts).select(list(schema)) if parts else pl.DataFrame(schema=schema)
+def _comparison_levels(pe: pl.DataFrame, compared) -> pl.DataFrame:
+    """One row per probabilistic edge and comparison: rec_left, rec_right, comparison, level,
+    level_name, weight (identity.edge_comparisons once keyed)."""
+    schema = {"rec_left": pl.UInt32, "rec_right": pl.UInt32, "comparison": pl.Utf8, "level": pl.Int8,
+              "level_name": pl.Utf8, "weight": pl.Float64}
+    parts = [pe.select(
+        pl.col("rec_left").cast(pl.UInt32), pl.col("rec_right").cast(pl.UInt32), pl.lit(comp.name).alias("comparison"),
+        pl.col(comp.name).cast(pl.Int8).alias("level"),
+        pl.col(comp.name).cast(pl.Int64).replace_strict(comp.names, default="?", return_dtype=pl.Utf8).alias("level_name"),
+        pl.col(f"w_{comp.name}").alias("weight"),
+    ) for comp in compared if f"w_{comp.name}" in pe.columns] if pe.height else []
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 
 def _rebuild_customers(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None) -> None:

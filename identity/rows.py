@@ -36,7 +36,7 @@ ROWS = "_id_rows"
 
 @dataclass
 class IdentityRows:
-    rows: pl.DataFrame        # rec, k1, k2, source, record_id (its first record), records, per_record, link_type
+    rows: pl.DataFrame        # rec, records, per_record (the rest of each row is in `relation`)
     screened: pl.DataFrame    # id_type, value, reason: identifier values that must not link
     records: int              # records the rows stand for
     expanded: int             # records split back into rows of their own (no usable identifier)
@@ -106,8 +106,8 @@ def _link_types(identifiers: IdentifierKeys, screened: pl.DataFrame, priority: l
 def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: DeterministicSettings,
              screened: pl.DataFrame | None = None) -> IdentityRows:
     """The identity rows of `relation` (normalized records): temp table `_id_rows` (every row, all
-    its columns), their identifier keys and a slim Polars frame of the rows (no string columns
-    but the first record's keys), and temp table `_id_members` (source, record_id, rec,
+    its columns, its first record and link type), their identifier keys and a slim Polars frame of
+    the rows (rec, records, per_record), and temp table `_id_members` (source, record_id, rec,
     per_record). `screened` comes from the caller when merge protection must count over more
     records than the relation holds (an incremental run's carriers)."""
     columns = row_columns(con, relation)
@@ -159,8 +159,8 @@ def collapse(con: duckdb.DuckDBPyConnection, relation: str, settings: Determinis
         LEFT JOIN (SELECT k1, k2, rec, per_record FROM {ROWS} WHERE NOT split) k USING (k1, k2)
         LEFT JOIN (SELECT source, record_id, rec FROM {ROWS} WHERE split) o USING (source, record_id)
     """)
-    slim = pl.from_arrow(con.sql(f"SELECT rec, k1, k2, source, record_id, records, per_record, link_type FROM {ROWS} "
-                                 "ORDER BY rec").to_arrow_table())
+    # no string column: the writers key rows to records in DuckDB (`_id_rows`)
+    slim = pl.from_arrow(con.sql(f"SELECT rec, records, per_record FROM {ROWS} ORDER BY rec").to_arrow_table())
     # what kept a per_record row's records apart, for identity.rejected_edges (as between rows)
     per_record = slim.filter("per_record").select("rec")
     refused_within = (identifiers.ids.join(per_record, on="rec").join(identifiers.keys, on="vid")
@@ -186,16 +186,15 @@ def known_rows(con: duckdb.DuckDBPyConnection, fresh: str, out: str) -> int:
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]
 
 
-def stored_rows(rows: pl.DataFrame, labels: pl.Series, mapping: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    """identity.identity_rows for `rows` (those one customer by an identifier), given each row's
-    cluster label and the cluster -> customer_id mapping."""
-    return (rows.with_columns(labels.cast(pl.Int64).alias("cluster"))
-            .filter(pl.col("link_type").is_not_null())
-            .join(mapping.with_columns(pl.col("cluster").cast(pl.Int64)), on="cluster")
-            .select("k1", "k2", "customer_id", "source", "record_id", "link_type", "records",
-                    pl.lit(run_id).alias("run_id")))
+def stored_rows_sql(run_id: str, clusters: str = "_id_row_clusters", mapping: str = "_id_mapping") -> str:
+    """identity.identity_rows for the rows of `_id_rows` that are one customer by an identifier,
+    given each row's cluster (`clusters`: rec, cluster) and the cluster -> customer_id `mapping`."""
+    return f"""
+        SELECT r.k1, r.k2, c.customer_id, r.source, r.record_id, r.link_type, r.records, '{run_id}' AS run_id
+        FROM {ROWS} r JOIN {clusters} l USING (rec) JOIN {mapping} c ON c.cluster = l.cluster
+        WHERE r.link_type IS NOT NULL"""
 
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (MEMBERS, ROWS, "_id_rows0", "_id_screen_rows"):
+    for table in (MEMBERS, ROWS, "_id_rows0", "_id_screen_rows", "_id_row_clusters"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

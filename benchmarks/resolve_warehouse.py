@@ -6,6 +6,9 @@ its own. Prints wall time, peak RSS, the step times and the quality against the 
     .venv/bin/cdp ingest --from /tmp/gen1m/sources --home /tmp/gen1m/home
     .venv/bin/python benchmarks/resolve_warehouse.py /tmp/gen1m/home --truth /tmp/gen1m/sources/truth.parquet
 
+With --check-full, a third run resolves every record in full with the stored model and counts
+the records whose customer differs from the incremental run's (incremental = full at scale).
+
 The home's warehouse is copied first (its staging is left as it was). The held-out records are
 the same for every run: a hash of (source, record_id) picks them.
 """
@@ -47,15 +50,22 @@ con = duckdb.connect(database)
 threading.Thread(target=_trace_rss, args=(con.cursor(),), daemon=True).start()
 con.execute("SET enable_progress_bar = false")
 held = f"hash(source, record_id, 'held-out') % 100000 < {int(share * 100000)}"
+settings = None
 if mode == "full":
     con.execute(f"CREATE TABLE staging._held_out AS SELECT * FROM staging.customer_records WHERE {held}")
     con.execute(f"DELETE FROM staging.customer_records WHERE {held}")
-else:
+elif mode == "incremental":
     con.execute("INSERT INTO staging.customer_records SELECT * FROM staging._held_out")
     con.execute("DROP TABLE staging._held_out")
+else:  # "same-model": a full run over every record with the stored model, to hold the incremental one against
+    from config.identity import load_identity_settings
+    settings = load_identity_settings()
+    settings = settings.model_copy(update={"match": settings.match.model_copy(update={"retrain": False})})
+    con.execute("CREATE OR REPLACE TABLE staging._incremental_map AS SELECT source, record_id, customer_id "
+                "FROM identity.record_map")
 con.execute("CHECKPOINT")
 started = time.perf_counter()
-summary = resolve(con, mode=mode)
+summary = resolve(con, mode="full" if mode == "same-model" else mode, settings=settings)
 seconds = time.perf_counter() - started
 out = {"mode": mode, "seconds": seconds, "records": summary.records, "new_records": summary.new_records,
        "customers": summary.customers, "steps": summary.step_seconds,
@@ -66,6 +76,11 @@ if truth:
     record_map = pl.from_arrow(con.sql("SELECT source, record_id, customer_id FROM identity.record_map").to_arrow_table())
     out["quality"] = {k: v for k, v in evaluate(record_map, pl.read_parquet(truth)).items()
                       if isinstance(v, (int, float))}
+if mode == "same-model":
+    out["records_differing"] = con.execute(
+        "SELECT count(*) FROM staging._incremental_map i FULL JOIN identity.record_map m USING (source, record_id) "
+        "WHERE i.customer_id IS DISTINCT FROM m.customer_id").fetchall()[0][0]
+    con.execute("DROP TABLE staging._incremental_map")
 print(json.dumps(out))
 """
 
@@ -88,6 +103,9 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.01, help="share of records the incremental run adds")
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree to run (default: this checkout)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the copy (default: a temp folder)")
+    parser.add_argument("--check-full", action="store_true",
+                        help="then a full run over every record with the stored model: how many records' "
+                             "customer differs from the incremental run's")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="cdp-resolve-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -96,9 +114,12 @@ def main() -> None:
     shutil.copy(args.home / "warehouse.duckdb", database)
     load = os.getloadavg()[0]
     full = run(args.tree, database, "full", args.share, args.truth)
-    inc = run(args.tree, database, "incremental", args.share, "")
+    inc = run(args.tree, database, "incremental", args.share, args.truth)
+    runs = [full, inc]
+    if args.check_full:
+        runs.append(run(args.tree, database, "same-model", args.share, args.truth))
     print(f"load average at start: {load:.2f}, at end: {os.getloadavg()[0]:.2f}")
-    for r in (full, inc):
+    for r in runs:
         quality = r.get("quality", {})
         q = (f"  precision {quality['precision']:.4f} recall {quality['recall']:.4f} F1 {quality['f1']:.4f}"
              if "f1" in quality else "")
@@ -106,6 +127,9 @@ def main() -> None:
               f"{r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB{q}")
         print("             steps: " + ", ".join(f"{k} {v:.1f}" for k, v in r["steps"].items() if v >= 0.1))
     print(f"incremental / full: {inc['seconds'] / full['seconds']:.1%}")
+    if args.check_full:
+        print(f"records whose customer differs between the incremental run and a full run with the same model: "
+              f"{runs[2]['records_differing']:,}")
     shutil.rmtree(work, ignore_errors=True)
 
 

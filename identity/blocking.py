@@ -115,11 +115,12 @@ def key_columns(rule: BlockingRule) -> tuple[str, str, str]:
 
 def count_comparisons(
     con: duckdb.DuckDBPyConnection, rule: BlockingRule, sigs: str, max_block_size: int,
-    max_pairs: int | None = None,
+    max_pairs: int | None = None, skipped: str | None = None,
 ) -> dict:
     """Pairs the rule would make, counted from its block sizes before any pair is built.
 
-    Blocks above `max_block_size` are skipped. With `max_pairs`, the cap is lowered further until
+    Blocks above `max_block_size` are skipped, and those `skipped` lists (relation of rule,
+    key_hash). With `max_pairs`, the cap is lowered further until
     the rule makes at most that many pairs: the largest blocks go first (the commonest names,
     whose pairs the other rules' keys narrow down better), so a rule's cost grows with the
     records, not with the square of its commonest value.
@@ -127,7 +128,7 @@ def count_comparisons(
     key_cols, not_null, using = key_columns(rule)
     sizes = con.execute(f"""
         WITH k AS (SELECT {key_cols} FROM {sigs}), s AS (
-            SELECT count(*) AS n FROM k WHERE {not_null} GROUP BY {using})
+            SELECT count(*) AS n FROM k WHERE {not_null} {_not_skipped(rule, skipped)} GROUP BY {using})
         SELECT n, count(*) AS blocks FROM s WHERE n > 1 GROUP BY n ORDER BY n
     """).fetchall()
     cap, total = int(max_block_size), 0
@@ -139,30 +140,65 @@ def count_comparisons(
             cap = n - 1
             break
         total += made
-    skipped = [(n, b) for n, b in sizes if n > cap]
+    skipped_sizes = [(n, b) for n, b in sizes if n > cap]
     return {"rule": rule.name, "comparisons": int(total), "block_size_cap": cap,
-            "skipped_blocks": sum(b for _, b in skipped), "skipped_signatures": sum(n * b for n, b in skipped)}
+            "skipped_blocks": sum(b for _, b in skipped_sizes),
+            "skipped_signatures": sum(n * b for n, b in skipped_sizes)}
+
+
+def _not_skipped(rule: BlockingRule, skipped: str | None) -> str:
+    """SQL condition on a rule's keys k0.. : the block is not one `skipped` lists."""
+    if not skipped:
+        return ""
+    _, _, using = key_columns(rule)
+    return f"AND hash({using}) NOT IN (SELECT key_hash FROM {skipped} WHERE rule = '{rule.name}')"
+
+
+@dataclass(frozen=True)
+class StoredBlocking:
+    """The blocking decisions of the last full run, which an incremental run keeps: each rule's
+    block-size cap (`caps`: rule name -> cap) and the blocks it skipped (`skipped`: a relation of
+    rule, key_hash). So a new record is compared with the blocks a full run compared, whatever the
+    size of the subset an incremental run resolves (its budget would otherwise scale with it), and
+    an incremental run need not re-resolve the records sharing only a skipped block with it."""
+    caps: dict[str, int]
+    skipped: str
 
 
 def block(
     con: duckdb.DuckDBPyConnection, sigs: str, out: str, rules: list[BlockingRule], *,
     max_block_size: int, max_pairs_per_rule: int, cross_cluster_only: bool = True,
     sample_pairs: int | None = None, seed: int = 0, max_pairs_broad: int | None = None,
+    stored: StoredBlocking | None = None, skipped_out: str | None = None,
 ) -> dict:
     """Table `out` (sl, sr, rule) of distinct candidate pairs, sl < sr; returns the counts.
 
     With `sample_pairs`, a rule making more pairs than that keeps a deterministic pseudo-random
-    share of them (training needs the shape of the comparison vectors, not every pair).
+    share of them (training needs the shape of the comparison vectors, not every pair). With
+    `stored`, a rule it names keeps that run's cap and skipped blocks. With `skipped_out`, the
+    blocks skipped go to that temp table (rule, key_hash), for a later incremental run.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out} (sl UINTEGER, sr UINTEGER, rule TINYINT)")
+    if skipped_out:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {skipped_out} (rule VARCHAR, key_hash UBIGINT)")
     counts = []
     for i, rule in enumerate(rules):
-        cap = max_pairs_broad if max_pairs_broad is not None and rule.keys in BROAD_RULES else max_pairs_per_rule
-        counted = count_comparisons(con, rule, sigs, max_block_size, cap)
+        key_cols, not_null, using = key_columns(rule)
+        kept = stored is not None and rule.name in stored.caps
+        if kept:
+            counted = count_comparisons(con, rule, sigs, stored.caps[rule.name], None, stored.skipped)
+        else:
+            cap = max_pairs_broad if max_pairs_broad is not None and rule.keys in BROAD_RULES else max_pairs_per_rule
+            counted = count_comparisons(con, rule, sigs, max_block_size, cap)
         counts.append(counted)
+        if skipped_out and counted["skipped_blocks"]:
+            con.execute(f"""
+                INSERT INTO {skipped_out}
+                SELECT '{rule.name}', hash({using}) FROM (SELECT {key_cols} FROM {sigs}) WHERE {not_null}
+                GROUP BY {using} HAVING count(*) > {int(counted["block_size_cap"])}
+            """)
         if counted["comparisons"] == 0:
             continue
-        key_cols, not_null, using = key_columns(rule)
         cross = "AND l.cluster <> r.cluster" if cross_cluster_only else ""
         if sample_pairs and counted["comparisons"] > sample_pairs:
             keep = int(1_000_000 * sample_pairs / counted["comparisons"])
@@ -170,7 +206,7 @@ def block(
         con.execute(f"""
             INSERT INTO {out}
             WITH k AS (SELECT sig, cluster, {key_cols} FROM {sigs}),
-                 kk AS (SELECT * FROM k WHERE {not_null}),
+                 kk AS (SELECT * FROM k WHERE {not_null} {_not_skipped(rule, stored.skipped if kept else None)}),
                  sizes AS (SELECT {using}, count(*) AS n FROM kk GROUP BY ALL),
                  b AS (SELECT kk.* FROM kk JOIN sizes USING ({using}) WHERE sizes.n <= {int(counted["block_size_cap"])})
             SELECT l.sig, r.sig, {i} FROM b l JOIN b r USING ({using})

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from config.identity import IdentitySettings
-from identity.blocking import BROAD_PAIRS_PER_RECORD, block, rules_from_config
+from identity.blocking import BROAD_PAIRS_PER_RECORD, StoredBlocking, block, rules_from_config
 from identity.comparisons import NAMED_COLUMNS, Comparison, comparison_columns, comparisons_for
 from identity.components import constrained_components
 from identity.graph import IdentifierKeys, deterministic_graph, identifier_keys_sql, screen_sql
@@ -162,8 +162,11 @@ def run_engine(
     score_parts: ScoreParts | None = None,
     identifiers: IdentifierKeys | None = None,
     relation: str | None = None,
+    stored_blocking: StoredBlocking | None = None,
 ) -> EngineResult:
-    """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental).
+    """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental),
+    and so are a full run's blocking decisions (`stored_blocking`); without them the blocks skipped
+    are left in temp table `_id_skipped_blocks` (rule, key_hash) for the caller to store.
 
     With `score_parts` (a scale-out executor), comparison vectors and scores are computed in parts
     on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same.
@@ -186,7 +189,7 @@ def run_engine(
         if screened is None:
             screened = screen_sql(con, relation, identifiers, settings.deterministic)
         return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts,
-                    identifiers, relation)
+                    identifiers, relation, stored_blocking)
     finally:
         if relation == "_id_engine_records":
             con.unregister(relation)
@@ -197,7 +200,7 @@ def run_engine(
 
 
 def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types,
-         score_parts, identifiers, relation) -> EngineResult:
+         score_parts, identifiers, relation, stored_blocking) -> EngineResult:
     stats: dict = {}
     det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened,
                      link_types, identifiers)
@@ -235,7 +238,8 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     budget = min(ms.max_pairs_per_rule, max(int(ms.max_pairs_per_record * n_sigs), 100_000))
     broad = min(budget, max(int(BROAD_PAIRS_PER_RECORD * n_sigs), 100_000))
     blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules, max_block_size=ms.max_block_size,
-                          max_pairs_per_rule=budget, max_pairs_broad=broad, output="_id_pairs")
+                          max_pairs_per_rule=budget, max_pairs_broad=broad, stored=stored_blocking,
+                          skipped_out=None if stored_blocking else "_id_skipped_blocks", output="_id_pairs")
     stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
                  blocking_rules=blocking["rules"])
     if score_parts is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import duckdb
 
-from identity.blocking import key_columns, rules_from_config
+from identity.blocking import StoredBlocking, rules_from_config
 from identity.rows import IDENTIFIER_COLUMNS
 
 # identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
@@ -55,18 +55,23 @@ def _sharing_identifiers(seeds: str, records: str = "a") -> list[str]:
     return conditions
 
 
-def _sharing_blocking_keys(seeds: str, rules) -> list[str]:
+def _sharing_blocking_keys(seeds: str, rules, blocking: StoredBlocking | None) -> list[str]:
     """Conditions on the one relation of the enclosing scan, one per blocking rule: the record
     shares the rule's every key with a record of `seeds` (a rule's key SQL names bare columns, which
-    resolve to the scanned records outside the subquery and to `seeds` inside it). Keys are
-    compared by their hash: a collision (1 in 2^64) only adds a record to the set re-resolved, which
-    a full run would resolve the same way."""
+    resolve to the scanned records outside the subquery and to `seeds` inside it), in a block the
+    last full run did not skip (`blocking`): a record sharing only a skipped block with the new
+    ones is never compared with them. Keys are compared by their hash, as blocking stores them: a
+    collision (1 in 2^64) only adds a record to the set re-resolved, which a full run would resolve
+    the same way."""
     conditions = []
     for rule in rules:
         keys = rule.key_sql()
         present = " AND ".join(f"({k}) IS NOT NULL" for k in keys)
         hashed = f"hash({', '.join(keys)})"
-        conditions.append(f"({present} AND {hashed} IN (SELECT {hashed} FROM {seeds} WHERE {present}))")
+        reached = f"SELECT {hashed} FROM {seeds} WHERE {present}"
+        if blocking is not None and rule.name in blocking.caps:
+            reached += f" EXCEPT SELECT key_hash FROM {blocking.skipped} WHERE rule = '{rule.name}'"
+        conditions.append(f"({present} AND {hashed} IN ({reached}))")
     return conditions
 
 
@@ -76,7 +81,7 @@ _MAPPED = ("(SELECT source, record_id, customer_id FROM identity.record_map "
 
 
 def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], seeds: str, known: str,
-             out: str, carriers: str) -> None:
+             out: str, carriers: str, blocking: StoredBlocking | None = None) -> None:
     """Temp tables `out`, the records to re-resolve, and `carriers`, every record carrying one of
     their identifier values (for merge protection's counts). `known` holds the new records already
     sent to a customer. `register_records` must have run.
@@ -85,7 +90,7 @@ def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], se
     blocking key with a seed, and every record of a customer one of those belongs to; found in one
     scan of the records, then one pass over the record map."""
     rules = rules_from_config(settings.match.blocking_rules, set(match_cols))
-    reach = " OR ".join(_sharing_identifiers(seeds) + _sharing_blocking_keys(seeds, rules))
+    reach = " OR ".join(_sharing_identifiers(seeds) + _sharing_blocking_keys(seeds, rules, blocking))
     mapped = _MAPPED.format(known=known)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _inc_affected AS

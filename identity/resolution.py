@@ -23,6 +23,7 @@ import polars as pl
 
 from config.identity import IdentitySettings, load_identity_settings
 from identity import incremental
+from identity.blocking import StoredBlocking
 from identity.comparisons import NAMED_COLUMNS, comparisons_for
 from identity import rows as rows_module
 from identity.engine import match_columns_sql, run_engine, term_frequencies
@@ -235,7 +236,7 @@ def resolve(
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
         for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",
-                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh"):
+                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh", "_id_skipped_blocks", "_id_prev_map"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         rows_module.drop(con)
         if own:
@@ -251,6 +252,7 @@ class _Scope:
     new_count: int
     screened: pl.DataFrame | None = None
     model: MatchModel | None = None
+    blocking: StoredBlocking | None = None
 
 
 def _full_scope(con, settings: IdentitySettings, map_parts: MapParts | None, steps: dict) -> _Scope:
@@ -274,6 +276,7 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
         return None
     t = time.perf_counter()
     incremental.register_records(con, "_inc_fresh")
+    blocking = _stored_blocking(con)
     # a new record repeating a row that is one customer by its identifiers goes straight there
     rows_module.known_rows(con, "_inc_fresh", out="_inc_known")
     con.execute("CREATE OR REPLACE TEMP TABLE _inc_seeds AS SELECT * FROM _inc_fresh "
@@ -282,13 +285,17 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     t = time.perf_counter()
     cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
     incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
-                         carriers="_inc_carriers")
+                         carriers="_inc_carriers", blocking=blocking)
     screened = rows_module.screen_relation(con, "_inc_carriers", settings.deterministic)
-    con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT m.source, m.record_id, m.customer_id, "
+    # a table, not a view: stable ids read it four times, and each read of a view scanned the whole map
+    con.execute("CREATE OR REPLACE TEMP TABLE _id_prev_map AS SELECT m.source, m.record_id, m.customer_id, "
                 "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "
                 "WHERE m.customer_id IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP VIEW _id_prev AS SELECT * FROM _id_prev_map")
     steps["affected_set"] = time.perf_counter() - t
-    return _Scope("_id_subset", incremental.ALL_RECORDS, new_count, screened, _stored_model(con))
+    log.info("incremental run: %s new records reach %s records to re-resolve", f"{new_count:,}",
+             f"{con.execute('SELECT count(*) FROM _id_subset').fetchall()[0][0]:,}")
+    return _Scope("_id_subset", incremental.ALL_RECORDS, new_count, screened, _stored_model(con), blocking)
 
 
 def _parts_dir(con: duckdb.DuckDBPyConnection) -> Path:
@@ -328,7 +335,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     steps["identity_rows"] = time.perf_counter() - t
     result = run_engine(local, settings, model=scope.model, screened=identity_rows.screened, tf_tables=tf_tables,
                         con=con, score_parts=score_parts, identifiers=identity_rows.identifiers,
-                        relation=identity_rows.relation)
+                        relation=identity_rows.relation, stored_blocking=scope.blocking)
     steps.update(result.steps)
     # the identifier keys and term frequencies served the engine; the writes need neither (at 1M
     # generated customers the keys are tens of millions of integers)
@@ -346,6 +353,8 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     con.execute("BEGIN TRANSACTION")
     try:
         _write(con, mode, run_id, now, edges, history)
+        if mode == "full":
+            _store_blocking(con, result.stats.get("blocking_rules", []), run_id)
         if mode == "full" and result.model is not None and settings.match.retrain:
             _insert(con, "identity.match_weights", result.model.to_frame(run_id))
         if result.histogram is not None and result.histogram.height:
@@ -540,6 +549,25 @@ def _summary(con, run_id: str, mode: str, new_count: int, result, edges: _Edges,
                                             "GROUP BY reason ORDER BY reason", [run_id]).fetchall()),
         step_seconds={k: round(v, 3) for k, v in steps.items()},
     )
+
+
+def _store_blocking(con: duckdb.DuckDBPyConnection, rules: list[dict], run_id: str) -> None:
+    """A full run's blocking decisions (identity.blocking_rules, identity.skipped_blocks), which
+    the incremental runs after it keep (blocking.StoredBlocking)."""
+    con.execute("DELETE FROM identity.blocking_rules")
+    con.execute("DELETE FROM identity.skipped_blocks")
+    if not rules:  # matching off or nothing to compare: incremental runs block as a full run would
+        return
+    _insert(con, "identity.blocking_rules", pl.DataFrame(
+        [(r["rule"], r["comparisons"], r["block_size_cap"], r["skipped_blocks"]) for r in rules],
+        schema={"rule": pl.Utf8, "comparisons": pl.Int64, "block_size_cap": pl.Int64, "skipped_blocks": pl.Int64},
+        orient="row").with_columns(pl.lit(run_id).alias("run_id")))
+    con.execute(f"INSERT INTO identity.skipped_blocks SELECT rule, key_hash, '{run_id}' FROM _id_skipped_blocks")
+
+
+def _stored_blocking(con: duckdb.DuckDBPyConnection) -> StoredBlocking | None:
+    caps = dict(con.execute("SELECT rule, block_size_cap FROM identity.blocking_rules").fetchall())
+    return StoredBlocking(caps, "identity.skipped_blocks") if caps else None
 
 
 def _stored_model(con: duckdb.DuckDBPyConnection) -> MatchModel | None:

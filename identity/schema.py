@@ -36,6 +36,11 @@ TABLES = {
     "identity_rows": """
         k1 UBIGINT, k2 UBIGINT, customer_id VARCHAR, source VARCHAR, record_id VARCHAR,
         link_type VARCHAR, records BIGINT, run_id VARCHAR""",
+    # the blocking decisions of the last full run, which incremental runs keep (identity.blocking)
+    "blocking_rules": """
+        rule VARCHAR, comparisons BIGINT, block_size_cap BIGINT, skipped_blocks BIGINT, run_id VARCHAR""",
+    "skipped_blocks": """
+        rule VARCHAR, key_hash UBIGINT, run_id VARCHAR""",
     "match_weights": """
         comparison VARCHAR, level TINYINT, level_name VARCHAR, m_probability DOUBLE,
         u_probability DOUBLE, match_weight DOUBLE, run_id VARCHAR""",

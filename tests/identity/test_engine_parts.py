@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from identity.blocking import BlockingRule, block, count_comparisons
+from identity.blocking import BlockingRule, StoredBlocking, block, count_comparisons
 from identity.comparisons import comparisons_for
 from identity.engine import load_signatures
 from identity.guards import compile_guards
@@ -74,6 +74,24 @@ def test_blocking_counts_pairs_before_building_them_and_drops_the_largest_blocks
     assert capped["comparisons"] == 100 and capped["block_size_cap"] < 300 and capped["skipped_blocks"] == 1
     made = block(con, "_id_sig", "pairs", [rule], max_block_size=2000, max_pairs_per_rule=1000)
     assert made["candidate_pairs"] == 100 == con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
+
+
+def test_an_incremental_run_keeps_the_blocks_a_full_run_skipped():
+    rule = BlockingRule(("last_name_key",))
+    full = _signature_table(n_common=300, n_rare=200)
+    made = block(full, "_id_sig", "pairs", [rule], max_block_size=2000, max_pairs_per_rule=1000,
+                 skipped_out="skipped")
+    # the one block skipped is stored by its key's hash, with the cap
+    assert full.execute("SELECT rule, count(*) FROM skipped GROUP BY rule").fetchall() == [("last_name_key", 1)]
+    stored = StoredBlocking({rule.name: made["rules"][0]["block_size_cap"]}, "skipped")
+    skipped = full.execute("SELECT * FROM skipped").to_arrow_table()
+    # an incremental subset: 3 garcias (a block small enough on its own) and a pair of rare names
+    subset = _signature_table(n_common=3, n_rare=2)
+    subset.register("skipped", skipped)
+    kept = block(subset, "_id_sig", "pairs", [rule], max_block_size=2000, max_pairs_per_rule=1000, stored=stored)
+    assert kept["candidate_pairs"] == 1       # the rare pair only: garcia stays skipped, as in the full run
+    fresh = block(subset, "_id_sig", "pairs", [rule], max_block_size=2000, max_pairs_per_rule=1000)
+    assert fresh["candidate_pairs"] == 3 + 1  # without them the subset's own budget would compare it
 
 
 def _people(n: int, seed: int = 3) -> pl.DataFrame:

@@ -6,8 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from identity.evaluation import evaluate
-from pipelines.commands.evaluate import read_record_map, read_truth
+from pipelines.commands.evaluate import evaluate_home, truth_relation
 from warehouse.connection import connect_home
 
 _DDL = """
@@ -19,7 +18,7 @@ CREATE TABLE IF NOT EXISTS ops.evaluations (
 
 
 def evaluate_and_store(home: str | Path, truth_path: Path) -> dict:
-    result = evaluate(read_record_map(Path(home)), read_truth(truth_path))
+    result = evaluate_home(Path(home), truth_relation(truth_path))
     con = connect_home(home)
     try:
         con.execute(_DDL)

@@ -8,42 +8,59 @@ from pipelines.commands import _ui
 from pipelines.commands._common import command, emit_json, read_only_note
 
 
-def read_record_map(home: Path):
-    """identity.record_map of the warehouse at `home`; a clear error when resolution has not run."""
-    import polars as pl
-
-    from warehouse.connection import connect_home
-
-    con = connect_home(home, read_only=True)
-    try:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'identity' AND table_name = 'record_map'"
-        ).fetchall()[0][0]
-        if not exists:
-            raise ValueError(
-                f"the warehouse at {home} has no identity.record_map yet: run `cdp resolve --home {home}` first"
-            )
-        table = con.sql("SELECT source, record_id, customer_id FROM identity.record_map").to_arrow_table()
-        return pl.from_arrow(table)
-    finally:
-        con.close()
+def record_map_relation(con, home: Path) -> str:
+    """identity.record_map of the warehouse at `home`, open on `con`, as a relation name for
+    `evaluate_relations`; a clear error when resolution has not run."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'identity' AND table_name = 'record_map'"
+    ).fetchall()[0][0]
+    if not exists:
+        raise ValueError(
+            f"the warehouse at {home} has no identity.record_map yet: run `cdp resolve --home {home}` first"
+        )
+    return "identity.record_map"
 
 
-def read_truth(path: Path):
-    import polars as pl
+def truth_relation(path: Path) -> str:
+    """The truth Parquet file as a relation for `evaluate_relations` on any connection: DuckDB reads
+    it where it lies (only its footer here), so its records never become a frame."""
+    import duckdb
+
+    from warehouse.connection import connect
 
     if not path.exists():
         raise FileNotFoundError(
             f"truth file {path} not found: pass the truth.parquet written by `cdp generate --out SRC`"
         )
+    relation = "read_parquet('{}')".format(str(path).replace("'", "''"))
+    wanted = ("source", "record_id", "person_id")
+    con = connect(":memory:")
     try:
-        return pl.read_parquet(path, columns=["source", "record_id", "person_id"])
-    except Exception as exc:  # polars raises several kinds for a bad file or missing column
-        raise ValueError(
-            f"cannot read {path} as a truth file with columns source, record_id, person_id: "
-            f"{type(exc).__name__}"
-        ) from None
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    except duckdb.Error as exc:  # not Parquet, truncated, unreadable
+        problem = type(exc).__name__
+    else:
+        missing = [c for c in wanted if c not in columns]
+        if not missing:
+            return f"(SELECT source, record_id, person_id FROM {relation})"
+        problem = f"it lacks {', '.join(missing)}"
+    finally:
+        con.close()
+    raise ValueError(f"cannot read {path} as a truth file with columns {', '.join(wanted)}: {problem}")
+
+
+def evaluate_home(home: Path, truth: str) -> dict:
+    """`evaluate_relations` of the warehouse's identity.record_map against a truth relation (see
+    `truth_relation`), in DuckDB over a read-only connection: spills under its memory limit."""
+    from identity.evaluation import evaluate_relations
+    from warehouse.connection import connect_home
+
+    con = connect_home(home, read_only=True)
+    try:
+        return evaluate_relations(con, record_map_relation(con, home), truth)
+    finally:
+        con.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -54,11 +71,10 @@ def register(app: typer.Typer) -> None:
         opts,
         truth: Annotated[Path, typer.Option(help="truth Parquet file (SRC/truth.parquet)")],
     ):
-        from identity.evaluation import evaluate, format_report
+        from identity.evaluation import format_report
 
         read_only_note(opts)
-        truth_frame = read_truth(truth)
-        result = evaluate(read_record_map(opts.home), truth_frame)
+        result = evaluate_home(opts.home, truth_relation(truth))
         if opts.json:
             emit_json(result)
         else:

@@ -118,3 +118,87 @@ def test_cli_explains_missing_record_map_and_truth(tmp_path, capsys):
     assert "cdp resolve --home" in capsys.readouterr().err
     assert main(["evaluate", "--home", str(home), "--truth", str(tmp_path / "nope.parquet")]) == 2
     assert "truth file" in capsys.readouterr().err
+
+
+# --- the SQL over the warehouse and a Parquet truth file, the frame wrapper, and pairs enumerated --
+
+def random_case(seed: int):
+    """A record map and truth with records of nobody, records without truth and truth not mapped."""
+    import random
+
+    rng = random.Random(seed)
+    record_map, truth = [], []
+    for i in range(300):
+        source, record_id = rng.choice(["web", "app", "crm"]), str(i % 250)  # record ids reused across sources
+        in_map, in_truth = rng.random() < 0.9, rng.random() < 0.9
+        if i < 3:
+            in_map, in_truth = True, False  # records without truth
+        elif i < 6:
+            in_map, in_truth = False, True  # truth records not mapped
+        if (source, record_id) in {(s, r) for s, r, _ in record_map + truth}:
+            continue
+        person = None if i in (6, 7) or rng.random() < 0.05 else f"p{rng.randint(0, 40)}"
+        if in_map:
+            # Mostly the person's customer, sometimes another (fusion) or its own (a split).
+            customer = rng.choice([f"c{person}", f"c{person}", f"c{person}", f"c{rng.randint(0, 40)}", f"own{i}"])
+            record_map.append((source, record_id, customer))
+        if in_truth or i in (6, 7):
+            truth.append((source, record_id, person))
+    return (pl.DataFrame(record_map, schema=["source", "record_id", "customer_id"], orient="row"),
+            pl.DataFrame(truth, schema={"source": pl.String, "record_id": pl.String, "person_id": pl.String},
+                         orient="row"))
+
+
+def enumerated(record_map: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """The pair figures by listing every pair of evaluated records."""
+    from itertools import combinations
+
+    person = {(s, r): p for s, r, p in truth.iter_rows() if p is not None}
+    records = [(c, person[(s, r)]) for s, r, c in record_map.iter_rows() if (s, r) in person]
+    pairs = list(combinations(records, 2))
+    return {"predicted_pairs": sum(a[0] == b[0] for a, b in pairs),
+            "true_pairs": sum(a[1] == b[1] for a, b in pairs),
+            "correct_pairs": sum(a == b for a, b in pairs),
+            "split_persons": sum(len({c for c, q in records if q == p}) > 1 for p in {p for _, p in records}),
+            "fused_customers": sum(len({q for d, q in records if d == c}) > 1 for c in {c for c, _ in records})}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sql_over_the_warehouse_equals_the_frames_and_enumerated_pairs(tmp_path, seed):
+    from pipelines.commands.evaluate import evaluate_home, truth_relation
+    from pipelines.evaluation_store import evaluate_and_store
+
+    record_map, truth = random_case(seed)
+    home = tmp_path / "home"
+    home.mkdir()
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    con.execute("CREATE SCHEMA identity")
+    con.execute("CREATE TABLE identity.record_map AS SELECT * FROM record_map")
+    con.close()
+    truth_path = tmp_path / "truth.parquet"
+    truth.write_parquet(truth_path)
+
+    from_frames = evaluate(record_map, truth)
+    from_sql = evaluate_home(home, truth_relation(truth_path))
+    assert from_sql == from_frames
+    assert evaluate_and_store(home, truth_path) == from_frames
+    assert from_frames["records_without_truth"] >= 3 and from_frames["truth_records_not_mapped"] >= 3
+    assert from_frames["records_without_person"] >= 1 and 0 < from_frames["precision"] < 1
+    assert {k: from_frames[k] for k in enumerated(record_map, truth)} == enumerated(record_map, truth)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    stored = con.execute("SELECT figures FROM ops.evaluations").fetchall()
+    con.close()
+    assert [json.loads(f) for (f,) in stored] == [from_frames]
+
+
+def test_unreadable_truth_file_is_refused_clearly(tmp_path):
+    from pipelines.commands.evaluate import truth_relation
+
+    not_parquet = tmp_path / "truth.parquet"
+    not_parquet.write_text("source,record_id,person_id\n")
+    with pytest.raises(ValueError, match="cannot read .* as a truth file"):
+        truth_relation(not_parquet)
+    no_person = tmp_path / "no_person.parquet"
+    pl.DataFrame({"source": ["web"], "record_id": ["1"]}).write_parquet(no_person)
+    with pytest.raises(ValueError, match="lacks person_id"):
+        truth_relation(no_person)

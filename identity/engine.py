@@ -163,10 +163,11 @@ def run_engine(
     identifiers: IdentifierKeys | None = None,
     relation: str | None = None,
     stored_blocking: StoredBlocking | None = None,
+    record_blocking: bool = False,
 ) -> EngineResult:
     """Resolve `records` (normalized, rec 0..n-1). A given model/screen/tf is reused (incremental),
-    and so are a full run's blocking decisions (`stored_blocking`); without them the blocks skipped
-    are left in temp table `_id_skipped_blocks` (rule, key_hash) for the caller to store.
+    and so are a full run's blocking decisions (`stored_blocking`); with `record_blocking` the
+    blocks skipped are left in temp table `_id_skipped_blocks` (rule, key_hash) for the caller to store.
 
     With `score_parts` (a scale-out executor), comparison vectors and scores are computed in parts
     on its workers (`identity.scoring.score_in_parts`); the pairs above the threshold are the same.
@@ -189,7 +190,7 @@ def run_engine(
         if screened is None:
             screened = screen_sql(con, relation, identifiers, settings.deterministic)
         return _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types, score_parts,
-                    identifiers, relation, stored_blocking)
+                    identifiers, relation, stored_blocking, record_blocking)
     finally:
         if relation == "_id_engine_records":
             con.unregister(relation)
@@ -200,7 +201,7 @@ def run_engine(
 
 
 def _run(records, settings, model, screened, tf_tables, con, runner, m_training, link_types,
-         score_parts, identifiers, relation, stored_blocking) -> EngineResult:
+         score_parts, identifiers, relation, stored_blocking, record_blocking) -> EngineResult:
     stats: dict = {}
     det = runner.run("deterministic_graph", deterministic_graph, records, settings.deterministic, screened,
                      link_types, identifiers)
@@ -239,7 +240,7 @@ def _run(records, settings, model, screened, tf_tables, con, runner, m_training,
     broad = min(budget, max(int(BROAD_PAIRS_PER_RECORD * n_sigs), 100_000))
     blocking = runner.run("blocking", block, con, "_id_sig", "_id_pairs", rules, max_block_size=ms.max_block_size,
                           max_pairs_per_rule=budget, max_pairs_broad=broad, stored=stored_blocking,
-                          skipped_out=None if stored_blocking else "_id_skipped_blocks", output="_id_pairs")
+                          skipped_out="_id_skipped_blocks" if record_blocking else None, output="_id_pairs")
     stats.update(candidate_pairs=blocking["candidate_pairs"], skipped_blocks=blocking["skipped_blocks"],
                  blocking_rules=blocking["rules"])
     if score_parts is None:

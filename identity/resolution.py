@@ -338,7 +338,8 @@ def _resolve(con: duckdb.DuckDBPyConnection, mode: str, settings: IdentitySettin
     steps["identity_rows"] = time.perf_counter() - t
     result = run_engine(local, settings, model=scope.model, screened=identity_rows.screened, tf_tables=tf_tables,
                         con=con, score_parts=score_parts, identifiers=identity_rows.identifiers,
-                        relation=identity_rows.relation, stored_blocking=scope.blocking)
+                        relation=identity_rows.relation, stored_blocking=scope.blocking,
+                        record_blocking=mode == "full")
     steps.update(result.steps)
     # the identifier keys and term frequencies served the engine; the writes need neither (at 1M
     # generated customers the keys are tens of millions of integers)

@@ -22,6 +22,9 @@ full run applies to its frame.
 """
 from __future__ import annotations
 
+import logging
+import time
+
 import duckdb
 
 from identity.blocking import StoredBlocking, rules_from_config
@@ -29,7 +32,8 @@ from identity.rows import IDENTIFIER_COLUMNS
 
 # identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
 _IDENTIFIERS = tuple(c for c in IDENTIFIER_COLUMNS if c != "previous_id")  # previous_id: the alias join below
-ALL_RECORDS = _ALL = "_inc_all"  # every stored record, the new ones in their fresh form
+ALL_RECORDS = _ALL = "_inc_all"
+log = logging.getLogger("identity.incremental")  # every stored record, the new ones in their fresh form
 
 
 def register_records(con: duckdb.DuckDBPyConnection, fresh: str) -> None:
@@ -92,6 +96,7 @@ def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], se
     rules = rules_from_config(settings.match.blocking_rules, set(match_cols))
     reach = " OR ".join(_sharing_identifiers(seeds) + _sharing_blocking_keys(seeds, rules, blocking))
     mapped = _MAPPED.format(known=known)
+    t = time.perf_counter()
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _inc_affected AS
         WITH k AS (SELECT a.source, a.record_id FROM {_ALL} a WHERE {reach}
@@ -100,10 +105,15 @@ def affected(con: duckdb.DuckDBPyConnection, settings, match_cols: list[str], se
         SELECT source, record_id FROM k
         UNION SELECT m.source, m.record_id FROM {mapped} m JOIN c USING (customer_id)
     """)
+    log.info("affected set: reach %.1f s", time.perf_counter() - t)
+    t = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT a.* FROM {_ALL} a "
                 f"SEMI JOIN _inc_affected USING (source, record_id)")
+    log.info("affected set: records %.1f s", time.perf_counter() - t)
+    t = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {carriers} AS SELECT a.* FROM {_ALL} a "
                 f"WHERE {' OR '.join(_sharing_identifiers(out))}")
+    log.info("affected set: carriers %.1f s", time.perf_counter() - t)
 
 
 def match_columns_sql(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> list[str]:

@@ -289,7 +289,9 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
     incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
                          carriers="_inc_carriers", blocking=blocking)
+    s = time.perf_counter()
     screened = rows_module.screen_relation(con, "_inc_carriers", settings.deterministic)
+    log.info("affected set: merge protection's screen %.1f s", time.perf_counter() - s)
     # a table, not a view: stable ids read it four times, and each read of a view scanned the whole map
     con.execute("CREATE OR REPLACE TEMP TABLE _id_prev_map AS SELECT m.source, m.record_id, m.customer_id, "
                 "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "

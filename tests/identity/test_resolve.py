@@ -94,6 +94,35 @@ def test_incremental_equals_full(synthetic_300):
     assert record_map(con).equals(incremental)      # and the same ids
 
 
+def test_incremental_keeps_the_full_runs_blocking_and_runs_without_it(synthetic_300):
+    from config.identity import load_identity_settings
+
+    staging, _ = synthetic_300
+    cut = staging.sort("event_time")
+    first, second = cut.head(1400), cut.tail(cut.height - 1400)
+    tight = load_identity_settings()
+    # blocks of more than 3 signatures are skipped, so the run has blocks to store
+    tight = tight.model_copy(update={"match": tight.match.model_copy(update={"max_block_size": 3})})
+    results = []
+    for stored in (True, False):
+        con = staging_connection(first)
+        resolve(con, mode="full", settings=tight)
+        rules = con.execute("SELECT rule, block_size_cap, skipped_blocks FROM identity.blocking_rules").fetchall()
+        assert rules and all(cap <= 3 for _, cap, _ in rules)
+        skipped = con.execute("SELECT count(*) FROM identity.skipped_blocks").fetchall()[0][0]
+        assert skipped == sum(n for _, _, n in rules) > 0
+        if not stored:  # a warehouse resolved before blocking decisions were stored
+            con.execute("DELETE FROM identity.blocking_rules")
+        con.register("_more", second.to_arrow())
+        con.execute("INSERT INTO staging.customer_records SELECT * FROM _more")
+        summary = resolve(con, mode="incremental", settings=tight)
+        assert summary.new_records == second.height
+        # incremental runs never rewrite the full run's decisions
+        assert con.execute("SELECT count(*) FROM identity.skipped_blocks").fetchall()[0][0] == skipped
+        results.append(_partition(record_map(con)))
+    assert results[0] == results[1]  # here the stored caps change no pair the subset's own would make
+
+
 def test_merge_keeps_the_older_id_and_records_history():
     from synthetic import COLUMNS
 

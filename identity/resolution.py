@@ -239,7 +239,8 @@ def resolve(
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
         for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",
-                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh", "_id_skipped_blocks", "_id_prev_map"):
+                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh", "_id_skipped_blocks", "_id_prev_map",
+                      "_inc_staging"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         rows_module.drop(con)
         if own:
@@ -273,7 +274,11 @@ def _full_scope(con, settings: IdentitySettings, map_parts: MapParts | None, ste
 def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | None, steps: dict) -> _Scope | None:
     """Only the new staging rows are read and normalized; what they touch is found in SQL."""
     t = time.perf_counter()
-    new_count = normalize_into(con, _staging_sql(con, new_only=True), settings, "_inc_fresh", map_parts)
+    # the new staging rows once: normalize_into reads its SQL twice, and each read anti-joined every
+    # staging row with the whole record map
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_staging AS {_staging_sql(con, new_only=True)}")
+    new_count = normalize_into(con, "SELECT * FROM _inc_staging", settings, "_inc_fresh", map_parts)
+    con.execute("DROP TABLE _inc_staging")
     steps["normalize"] = time.perf_counter() - t
     if new_count == 0:
         return None

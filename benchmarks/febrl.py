@@ -38,7 +38,7 @@ COLUMNS = ["rec_id", "given_name", "surname", "street_number", "address_1", "add
            "postcode", "state", "date_of_birth", "soc_sec_id"]
 MAPPING = {
     "given_name": "first_name", "surname": "last_name", "street_number": "house_number",
-    "address_1": "street", "address_2": "text", "suburb": "city", "postcode": "postcode",
+    "address_1": "street", "address_2": "address_line_2", "suburb": "city", "postcode": "postcode",
     "state": "region", "date_of_birth": "dob", "soc_sec_id": "national_id",
 }
 NAMES = [f"{base}{suffix}" for base in FILES for suffix in ("", "-nossn")]

@@ -85,7 +85,7 @@ IDENTIFIERS = ("user_id", "email", "phone", "anonymous_id", "device_id", "social
 
 NAME_KINDS = ("first_name", "last_name", "full_name")
 CLEANED_KINDS = (*NAME_KINDS, "email", "national_id", "id", "gender", "house_number", "street",
-                 "city", "postcode", "region", "country", "text")
+                 "city", "postcode", "region", "country", "text", "address_line_2")
 
 
 def _quote(name: str) -> str:
@@ -137,7 +137,7 @@ def prepare_sql(spec: dict) -> tuple[str, dict[str, str]]:
             f"all_varchar=true)"), kinds
 
 
-ADDRESS_KINDS = ("street", "city", "region", "country", "text")
+ADDRESS_KINDS = ("street", "address_line_2", "city", "region", "country", "text")
 CONCAT_NAME = "first_name_surname_concat"
 
 
@@ -168,7 +168,7 @@ def comparisons_for(kinds: dict[str, str], address: str = "postcode", names: str
             out.append(cl.ExactMatch(name))
         elif kind in ("house_number", "postcode", "city", "region"):
             out.append(cl.ExactMatch(name).configure(term_frequency_adjustments=True))
-        elif kind in ("street", "text"):
+        elif kind in ("street", "address_line_2", "text"):
             out.append(cl.JaroWinklerAtThresholds(name, [0.9, 0.7]))
         else:
             raise ValueError(f"kind {kind!r} has no Splink comparison")

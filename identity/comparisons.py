@@ -133,18 +133,31 @@ def identifier_comparison(name: str, kind: str, col: str) -> Comparison:
     )
 
 
-def street_comparison(street: str, house: str | None) -> Comparison:
-    """Street name (+ house number): the same home, the same street, a similar street."""
+def _lines_swapped(street: str, line2: str) -> str:
+    """The two address lines written the other way round (a building or estate name typed in the
+    street's line, the street in the second): each side's street close to the other's line 2."""
+    return (f"jaro_winkler_similarity(l.{street}, r.{line2}) >= 0.88 "
+            f"AND jaro_winkler_similarity(r.{street}, l.{line2}) >= 0.88")
+
+
+def street_comparison(street: str, house: str | None, line2: str | None = None) -> Comparison:
+    """Street name (+ house number): the same home, the same street, a similar street; with a second
+    address line, the two lines swapped."""
     same_number = f"l.{house} IS NOT DISTINCT FROM r.{house}" if house else "TRUE"
     levels = [
         Level("exact", f"l.{street} = r.{street} AND {same_number}"),
         Level("similar_street_same_number", f"{_jw(street)} >= 0.88 AND {same_number}"
               + (f" AND l.{house} IS NOT NULL" if house else "")),
+    ]
+    if line2:
+        levels.append(Level("lines_swapped", _lines_swapped(street, line2)))
+    levels += [
         Level("same_street", f"l.{street} = r.{street}"),
         Level("similar_street", f"{_jw(street)} >= 0.88"),
     ]
-    return Comparison("street", "street", (street,) + ((house,) if house else ()), _either_null(street),
-                      tuple(levels), tf_column=street, description="street key and house number")
+    return Comparison("street", "street", (street,) + ((house,) if house else ()) + ((line2,) if line2 else ()),
+                      _either_null(street), tuple(levels), tf_column=street,
+                      description="street key and house number")
 
 
 def locality_comparison(postcode: str | None, city: str | None, region: str | None) -> Comparison:
@@ -184,22 +197,26 @@ def exact_comparison(name: str, kind: str, col: str, tf: bool = True) -> Compari
                       tf_column=col if tf else None, description="exact value")
 
 
-def text_comparison(name: str, col: str) -> Comparison:
-    """Free text (an occupation, an address line): exact (tf), most words shared, a close spelling."""
+def text_comparison(name: str, col: str, kind: str = "text", swapped: str | None = None) -> Comparison:
+    """Free text (an occupation, an address line): exact (tf), most words shared, a close spelling.
+
+    `swapped` (for a second address line: its SQL condition) adds the level "lines_swapped" after
+    exact, so that the two lines written the other way round agree here as in the street."""
     tokens = lambda side: f"list_distinct(string_split({side}.{col}, ' '))"  # noqa: E731
     jaccard = (f"len(list_intersect({tokens('l')}, {tokens('r')})) / "
                f"greatest(len(list_distinct(list_concat({tokens('l')}, {tokens('r')}))), 1)")
-    return Comparison(
-        name, "text", (col,), _either_null(col),
-        (
-            Level("exact", f"l.{col} = r.{col}"),
-            # most words shared implies the first word of one side appears in the other
-            Level("token_set_0.8", f"(contains(r.{col}, split_part(l.{col}, ' ', 1)) OR "
-                                   f"contains(l.{col}, split_part(r.{col}, ' ', 1))) AND {jaccard} >= 0.8"),
-            Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88"),
-        ),
-        tf_column=col, description="free text (lower case, accents removed)",
-    )
+    levels = [Level("exact", f"l.{col} = r.{col}")]
+    if swapped:
+        levels.append(Level("lines_swapped", swapped))
+    levels += [
+        # most words shared implies the first word of one side appears in the other
+        Level("token_set_0.8", f"(contains(r.{col}, split_part(l.{col}, ' ', 1)) OR "
+                               f"contains(l.{col}, split_part(r.{col}, ' ', 1))) AND {jaccard} >= 0.8"),
+        Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88"),
+    ]
+    reads = (col, "street") if swapped else (col,)
+    return Comparison(name, kind, reads, _either_null(col), tuple(levels), tf_column=col,
+                      description="free text (lower case, accents removed)")
 
 
 def email_comparison(col: str = "email") -> Comparison:
@@ -235,7 +252,7 @@ def phone_comparison(col: str = "phone") -> Comparison:
 # columns (one per mapped column of kind text / id) get a comparison each.
 NAMED_COLUMNS = (
     "first_name_key", "last_name_key", "birth_date", "email", "phone", "national_id", "street",
-    "house_number", "postcode", "city", "region", "country", "gender",
+    "house_number", "address_line_2", "postcode", "city", "region", "country", "gender",
 )
 
 
@@ -258,10 +275,14 @@ def comparisons_for(columns: list[str] | tuple[str, ...]) -> tuple[Comparison, .
         out.append(identifier_comparison("national_id", "national_id", "national_id"))
     for col in sorted(c for c in present if c.startswith("id__")):
         out.append(identifier_comparison(col, "id", col))
+    line2 = "address_line_2" if "address_line_2" in present else None
     if "street" in present:
-        out.append(street_comparison("street", "house_number" if "house_number" in present else None))
+        out.append(street_comparison("street", "house_number" if "house_number" in present else None, line2))
     elif "house_number" in present:
         out.append(exact_comparison("house_number", "house_number", "house_number", tf=False))
+    if line2:
+        swapped = _lines_swapped("street", line2) if "street" in present else None
+        out.append(text_comparison(line2, line2, kind=line2, swapped=swapped))
     if present & {"postcode", "city", "region"}:
         out.append(locality_comparison(*(c if c in present else None for c in ("postcode", "city", "region"))))
     if "country" in present:

@@ -39,7 +39,7 @@ from identity.comparisons import Comparison, comparisons_for, NAMED_COLUMNS
 log = logging.getLogger(__name__)
 
 KINDS = ("first_name", "last_name", "birth_date", "email", "phone", "national_id", "id", "street",
-         "house_number", "locality", "country", "gender", "text")
+         "house_number", "address_line_2", "locality", "country", "gender", "text")
 
 
 class GuardError(ValueError):

@@ -24,7 +24,7 @@ from identity.stable_ids import hashed_id
 
 KINDS = (
     "email", "phone", "first_name", "last_name", "full_name", "dob", "gender", "house_number",
-    "street", "city", "postcode", "region", "country", "national_id", "id", "text",
+    "street", "address_line_2", "city", "postcode", "region", "country", "national_id", "id", "text",
 )
 # mapping kind -> the staging column normalize_frame reads
 _STAGING_COLUMN = {
@@ -144,6 +144,10 @@ def to_records(frame: pl.DataFrame, mapping: dict) -> pl.DataFrame:
         # the deterministic graph links records sharing any id column's value
         extra.append(frame.select(pl.coalesce([pl.concat_str([pl.lit(c + ":"), clean(frame[c].cast(pl.Utf8))])
                                                for c in id_cols])).to_series().alias("external_id"))
+    line2 = _first_of(frame, attrs, "address_line_2")
+    if line2 is not None:
+        # as free text, whole: the street key drops a unit ("Piso 3"), which is what a line 2 holds
+        extra.append(_text_key(line2.cast(pl.Utf8)).alias("address_line_2"))
     for col in (c for c, k in attrs.items() if k == "text"):
         extra.append(_text_key(frame.get_column(col).cast(pl.Utf8)).alias(f"text__{_column_key(col)}"))
     records = records.with_columns(extra) if extra else records

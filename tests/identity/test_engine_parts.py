@@ -54,6 +54,15 @@ def test_levels_name_what_they_say():
     # a city alone never reaches "exact": that level always involves the postcode
     assert _levels({"city": "madrid"}, {"city": "madrid"})["locality"] == "same_city"
     assert _levels({"phone": "+34612345678"}, {"phone": None})["phone"] == "null"
+    # the two address lines written the other way round, one with a typo: both comparisons say so
+    lines = _levels({"street": "yanda street", "address_line_2": "st john of god hospital"},
+                    {"street": "st john of god hospital", "address_line_2": "yanda strceet"})
+    assert lines == {"street": "lines_swapped", "address_line_2": "lines_swapped"}
+    same = _levels({"street": "yanda street", "address_line_2": "villa 2"}, {"street": "yanda street", "address_line_2": None})
+    assert same == {"street": "exact", "address_line_2": "null"}
+    # one line equal to the other's second line is not a swap
+    one = _levels({"street": "yanda street", "address_line_2": "villa 2"}, {"street": "hall street", "address_line_2": "yanda street"})
+    assert one == {"street": "else", "address_line_2": "else"}
 
 
 def _signature_table(n_common: int, n_rare: int) -> duckdb.DuckDBPyConnection:
@@ -154,9 +163,9 @@ def test_every_kind_a_mapping_names_is_compared(tmp_path):
 
     columns = {kind: kind for kind in KINDS}
     rows = [
-        ["1", "ana@x.es", "612345678", "Ana", "Ruiz", "", "1990-01-02", "F", "5", "Calle Mayor", "Madrid",
+        ["1", "ana@x.es", "612345678", "Ana", "Ruiz", "", "1990-01-02", "F", "5", "Calle Mayor", "Piso 3", "Madrid",
          "28001", "Madrid", "ES", "X1234567", "A-1", "enfermera"],
-        ["2", "ana.r@y.es", "612345678", "Ana", "Ruiz", "", "1990-01-02", "mujer", "5", "C/ Mayor", "Madrid",
+        ["2", "ana.r@y.es", "612345678", "Ana", "Ruiz", "", "1990-01-02", "mujer", "5", "C/ Mayor", "Piso 3", "Madrid",
          "28001", "Madrid", "España", "X1234567", "A-2", "enfermera"],
     ]
     header = ["rid", *columns]
@@ -165,5 +174,5 @@ def test_every_kind_a_mapping_names_is_compared(tmp_path):
     result = resolve_file(tmp_path / "f.csv", tmp_path / "m.yaml", tmp_path / "out.parquet")
     compared = set(result["comparisons"])
     assert {"first_name", "last_name", "birth_date", "email", "phone", "national_id", "id__id", "street",
-            "locality", "country", "gender", "text__text"} <= compared
+            "address_line_2", "locality", "country", "gender", "text__text"} <= compared
     assert result["customers"] == 1  # one national id, one phone, one name: one person

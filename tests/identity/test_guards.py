@@ -256,3 +256,29 @@ def test_expected_refusals_read_the_guards_unless_off_the_pairs():
     check = ExcessCheck(load_identity_settings().guards["conflicting_birth_date"], comps, model)
     scored = _pairs(comps, [{"national_id": "else"}] * 428 + [{}] * 500)
     assert check.expected(scored) == pytest.approx(428 * 0.06)
+
+
+def test_a_name_links_with_a_home_written_in_either_address_line():
+    """FEBRL writes a building or an estate as the second address line, sometimes in the street's
+    place: a name with the two lines swapped, or with the same second line in the same postcode,
+    has a home; a name with a second line in another postcode, or with nothing but the city, has
+    not (name_alone_is_not_enough)."""
+    from identity.comparisons import comparisons_for
+    from identity.guards import apply_guards, compile_guards
+
+    comps = comparisons_for(["first_name_key", "last_name_key", "street", "house_number", "address_line_2",
+                             "postcode", "city"])
+    guards = {"name_alone_is_not_enough": load_identity_settings().guards["name_alone_is_not_enough"]}
+    name = {"first_name": "exact", "last_name": "exact"}
+    rows = {
+        "lines swapped": {**name, "street": "lines_swapped", "address_line_2": "lines_swapped", "locality": "else"},
+        "line 2, same postcode": {**name, "street": "null", "address_line_2": "jaro_winkler_0.88",
+                                  "locality": "postcode_one_edit"},
+        "line 2, same city only": {**name, "street": "else", "address_line_2": "exact", "locality": "same_city"},
+        "the city only": {**name, "street": "else", "address_line_2": "else", "locality": "same_city"},
+    }
+    pairs = _pairs(comps, list(rows.values())).with_row_index("i")
+    accepted, refused = apply_guards(pairs, compile_guards(guards, comps))
+    names = list(rows)
+    assert sorted(names[i] for i in accepted["i"]) == ["line 2, same postcode", "lines swapped"]
+    assert set(refused["reason"]) == {"name_alone_is_not_enough"}

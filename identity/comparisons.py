@@ -135,27 +135,31 @@ def identifier_comparison(name: str, kind: str, col: str) -> Comparison:
 
 def _lines_swapped(street: str, line2: str) -> str:
     """The two address lines written the other way round (a building or estate name typed in the
-    street's line, the street in the second): each side's street close to the other's line 2."""
+    street's line, the street in the second): each side's first line close to the other's second.
+    `street` is the first line keyed as the second is (`street_line`, folded words, nothing
+    dropped): the street key reads "St John of God Hospital" as "saint john" (a unit starts at
+    "of"), which no second line written as text resembles."""
     return (f"jaro_winkler_similarity(l.{street}, r.{line2}) >= 0.88 "
             f"AND jaro_winkler_similarity(r.{street}, l.{line2}) >= 0.88")
 
 
-def street_comparison(street: str, house: str | None, line2: str | None = None) -> Comparison:
+def street_comparison(street: str, house: str | None, line2: str | None = None,
+                      line1: str | None = None) -> Comparison:
     """Street name (+ house number): the same home, the same street, a similar street; with a second
-    address line, the two lines swapped."""
+    address line and the first as text (`line1`), the two lines swapped."""
     same_number = f"l.{house} IS NOT DISTINCT FROM r.{house}" if house else "TRUE"
     levels = [
         Level("exact", f"l.{street} = r.{street} AND {same_number}"),
         Level("similar_street_same_number", f"{_jw(street)} >= 0.88 AND {same_number}"
               + (f" AND l.{house} IS NOT NULL" if house else "")),
     ]
-    if line2:
-        levels.append(Level("lines_swapped", _lines_swapped(street, line2)))
+    if line2 and line1:
+        levels.append(Level("lines_swapped", _lines_swapped(line1, line2)))
     levels += [
         Level("same_street", f"l.{street} = r.{street}"),
         Level("similar_street", f"{_jw(street)} >= 0.88"),
     ]
-    return Comparison("street", "street", (street,) + ((house,) if house else ()) + ((line2,) if line2 else ()),
+    return Comparison("street", "street", tuple(c for c in (street, house, line2 if line1 else None, line1) if c),
                       _either_null(street), tuple(levels), tf_column=street,
                       description="street key and house number")
 
@@ -197,7 +201,8 @@ def exact_comparison(name: str, kind: str, col: str, tf: bool = True) -> Compari
                       tf_column=col if tf else None, description="exact value")
 
 
-def text_comparison(name: str, col: str, kind: str = "text", swapped: str | None = None) -> Comparison:
+def text_comparison(name: str, col: str, kind: str = "text", swapped: str | None = None,
+                    reads: tuple[str, ...] = ()) -> Comparison:
     """Free text (an occupation, an address line): exact (tf), most words shared, a close spelling.
 
     `swapped` (for a second address line: its SQL condition) adds the level "lines_swapped" after
@@ -214,8 +219,7 @@ def text_comparison(name: str, col: str, kind: str = "text", swapped: str | None
                                f"contains(l.{col}, split_part(r.{col}, ' ', 1))) AND {jaccard} >= 0.8"),
         Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88"),
     ]
-    reads = (col, "street") if swapped else (col,)
-    return Comparison(name, kind, reads, _either_null(col), tuple(levels), tf_column=col,
+    return Comparison(name, kind, (col, *reads), _either_null(col), tuple(levels), tf_column=col,
                       description="free text (lower case, accents removed)")
 
 
@@ -249,10 +253,11 @@ def phone_comparison(col: str = "phone") -> Comparison:
 
 
 # Signature columns (as written by the normalizers) -> how they are compared. `text__*` and `id__*`
-# columns (one per mapped column of kind text / id) get a comparison each.
+# columns (one per mapped column of kind text / id) get a comparison each; `street_line` (the first
+# address line as text, beside a second one) only serves the lines_swapped levels.
 NAMED_COLUMNS = (
     "first_name_key", "last_name_key", "birth_date", "email", "phone", "national_id", "street",
-    "house_number", "address_line_2", "postcode", "city", "region", "country", "gender",
+    "house_number", "address_line_2", "street_line", "postcode", "city", "region", "country", "gender",
 )
 
 
@@ -276,13 +281,14 @@ def comparisons_for(columns: list[str] | tuple[str, ...]) -> tuple[Comparison, .
     for col in sorted(c for c in present if c.startswith("id__")):
         out.append(identifier_comparison(col, "id", col))
     line2 = "address_line_2" if "address_line_2" in present else None
+    line1 = "street_line" if line2 and "street_line" in present else None
     if "street" in present:
-        out.append(street_comparison("street", "house_number" if "house_number" in present else None, line2))
+        out.append(street_comparison("street", "house_number" if "house_number" in present else None, line2, line1))
     elif "house_number" in present:
         out.append(exact_comparison("house_number", "house_number", "house_number", tf=False))
     if line2:
-        swapped = _lines_swapped("street", line2) if "street" in present else None
-        out.append(text_comparison(line2, line2, kind=line2, swapped=swapped))
+        swapped = _lines_swapped(line1, line2) if line1 else None
+        out.append(text_comparison(line2, line2, kind=line2, swapped=swapped, reads=(line1,) if line1 else ()))
     if present & {"postcode", "city", "region"}:
         out.append(locality_comparison(*(c if c in present else None for c in ("postcode", "city", "region"))))
     if "country" in present:

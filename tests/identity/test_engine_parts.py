@@ -54,14 +54,17 @@ def test_levels_name_what_they_say():
     # a city alone never reaches "exact": that level always involves the postcode
     assert _levels({"city": "madrid"}, {"city": "madrid"})["locality"] == "same_city"
     assert _levels({"phone": "+34612345678"}, {"phone": None})["phone"] == "null"
-    # the two address lines written the other way round, one with a typo: both comparisons say so
-    lines = _levels({"street": "yanda street", "address_line_2": "st john of god hospital"},
-                    {"street": "st john of god hospital", "address_line_2": "yanda strceet"})
-    assert lines == {"street": "lines_swapped", "address_line_2": "lines_swapped"}
-    same = _levels({"street": "yanda street", "address_line_2": "villa 2"}, {"street": "yanda street", "address_line_2": None})
+    # the two address lines written the other way round, one with a typo: both comparisons say so;
+    # the lines are compared as text (the street key reads "st john of god hospital" as "saint john")
+    def lines(street_line, line2, street=None):
+        return {"street": street or street_line, "street_line": street_line, "address_line_2": line2}
+    swapped = _levels(lines("yanda street", "st john of god hospital"),
+                      lines("st john of god hospital", "yanda strceet", street="saint john"))
+    assert swapped == {"street": "lines_swapped", "address_line_2": "lines_swapped"}
+    same = _levels(lines("yanda street", "villa 2"), lines("yanda street", None))
     assert same == {"street": "exact", "address_line_2": "null"}
     # one line equal to the other's second line is not a swap
-    one = _levels({"street": "yanda street", "address_line_2": "villa 2"}, {"street": "hall street", "address_line_2": "yanda street"})
+    one = _levels(lines("yanda street", "villa 2"), lines("hall street", "yanda street"))
     assert one == {"street": "else", "address_line_2": "else"}
 
 

@@ -266,7 +266,7 @@ def test_a_name_links_with_a_home_written_in_either_address_line():
     from identity.comparisons import comparisons_for
     from identity.guards import apply_guards, compile_guards
 
-    comps = comparisons_for(["first_name_key", "last_name_key", "street", "house_number", "address_line_2",
+    comps = comparisons_for(["first_name_key", "last_name_key", "street", "house_number", "address_line_2", "street_line",
                              "postcode", "city"])
     guards = {"name_alone_is_not_enough": load_identity_settings().guards["name_alone_is_not_enough"]}
     name = {"first_name": "exact", "last_name": "exact"}

@@ -403,10 +403,8 @@ def _assign_customer_ids(con, local: pl.DataFrame, labels: pl.Series, mode: str,
         SELECT source, record_id, {local.height} + row_number() OVER (ORDER BY source, record_id) AS cluster
         FROM {rows_module.MEMBERS} WHERE per_record
     """)
-    used = set(pl.from_arrow(con.execute(
-        "SELECT customer_id FROM identity.customers UNION SELECT old_customer_id FROM identity.id_history "
-        "UNION SELECT new_customer_id FROM identity.id_history"
-    ).to_arrow_table())["customer_id"].to_list())
+    used = ("SELECT customer_id FROM identity.customers UNION SELECT old_customer_id FROM identity.id_history "
+            "UNION SELECT new_customer_id FROM identity.id_history")
     mapping, history = assign_customer_ids_sql(con, "_id_assignment", "_id_prev", used)
     con.register("_id_mapping", mapping.to_arrow())
     # built before the transaction replaces the map it reads the first assignment times from

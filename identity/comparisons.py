@@ -133,14 +133,14 @@ def identifier_comparison(name: str, kind: str, col: str) -> Comparison:
     )
 
 
-def _lines_swapped(street: str, line2: str) -> str:
+def _lines_swapped(line1: str, line2: str) -> str:
     """The two address lines written the other way round (a building or estate name typed in the
     street's line, the street in the second): each side's first line close to the other's second.
-    `street` is the first line keyed as the second is (`street_line`, folded words, nothing
+    `line1` is the first line keyed as the second is (`street_line`, folded words, nothing
     dropped): the street key reads "St John of God Hospital" as "saint john" (a unit starts at
     "of"), which no second line written as text resembles."""
-    return (f"jaro_winkler_similarity(l.{street}, r.{line2}) >= 0.88 "
-            f"AND jaro_winkler_similarity(r.{street}, l.{line2}) >= 0.88")
+    return (f"jaro_winkler_similarity(l.{line1}, r.{line2}) >= 0.88 "
+            f"AND jaro_winkler_similarity(r.{line1}, l.{line2}) >= 0.88")
 
 
 def street_comparison(street: str, house: str | None, line2: str | None = None,

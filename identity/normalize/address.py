@@ -48,6 +48,15 @@ _UNIT_MARKERS = frozenset(
      "planta", "lantai", "rt", "rw", "bajo", "local", "oficina", "of", "lt", "mz", "manzana", "lote"}
 )
 _HOUSE_NUMBER = re.compile(r"^\d+[a-z]?$")
+# Unit markers that are also words of a street's name ("St John of God Hospital", "Avenue of the
+# Americas"): a unit only when a number follows ("Of. 3", Spanish oficina).
+_WORD_MARKERS = frozenset({"of"})
+
+
+def _starts_unit(tokens: list[str], i: int) -> bool:
+    if tokens[i] not in _UNIT_MARKERS:
+        return False
+    return tokens[i] not in _WORD_MARKERS or (i + 1 < len(tokens) and bool(_HOUSE_NUMBER.match(tokens[i + 1])))
 
 STREET_SCHEMA = {"street": pl.String, "house_number": pl.String}
 
@@ -63,16 +72,19 @@ def normalize_street_value(raw: str) -> tuple[str | None, str | None]:
         return None, None
     house_number = None
     street_tokens: list[str] = []
+    # a unit written first ("Unit 5, 12 Main St", "Apt 4B 350 Fifth Ave"): it goes, the street follows
+    if len(tokens) > 2 and _starts_unit(tokens, 0) and (_HOUSE_NUMBER.match(tokens[1]) or len(tokens[1]) == 1):
+        tokens = tokens[2:]
     if _HOUSE_NUMBER.match(tokens[0]) and len(tokens) > 1:  # "173 Charles Drive" (US order)
         house_number = tokens[0]
         tokens = tokens[1:]
-        for token in tokens:
-            if token in _UNIT_MARKERS or token == "#":
+        for i, token in enumerate(tokens):
+            if _starts_unit(tokens, i) or token == "#":
                 break
             street_tokens.append(token)
     else:  # "Calle Mayor 3", "Jl. Sudirman No. 5" (number after the name)
         for i, token in enumerate(tokens):
-            if token in _UNIT_MARKERS:
+            if _starts_unit(tokens, i):
                 break
             is_marker = token == "#" or (
                 token in _NUMBER_MARKERS and i > 0 and i + 1 < len(tokens)

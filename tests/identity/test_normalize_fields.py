@@ -159,6 +159,13 @@ def test_split_full_name(full, first, last):
         ("42 St Marks Pl", "saint marks place", "42"),
         ("500 Ocean Dr", "ocean drive", "500"),
         ("Calle Sin Numero s/n", "calle sin numero", None),
+        # a unit written first goes; "of" starts a unit only before a number (Spanish oficina)
+        ("Unit 5, 12 Main St", "main street", "12"),
+        ("Apt 4B 350 Fifth Ave", "fifth avenue", "350"),
+        ("Piso 3, Calle Mayor 5", "calle mayor", "5"),
+        ("St John of God Hospital", "saint john of god hospital", None),
+        ("1185 Avenue of the Americas", "avenue of the americas", "1185"),
+        ("Calle Mayor Of. 3", "calle mayor", None),
     ],
 )
 def test_street(raw, street, number):

@@ -137,8 +137,8 @@ def _lines_swapped(line1: str, line2: str) -> str:
     """The two address lines written the other way round (a building or estate name typed in the
     street's line, the street in the second): each side's first line close to the other's second.
     `line1` is the first line keyed as the second is (`street_line`, folded words, nothing
-    dropped): the street key reads "St John of God Hospital" as "saint john" (a unit starts at
-    "of"), which no second line written as text resembles."""
+    dropped): the street key drops a unit and the house number and expands abbreviations ("Villa 2"
+    -> "villa"), so it would not resemble the same line written as text in the other record."""
     return (f"jaro_winkler_similarity(l.{line1}, r.{line2}) >= 0.88 "
             f"AND jaro_winkler_similarity(r.{line1}, l.{line2}) >= 0.88")
 

@@ -143,23 +143,22 @@ def _lines_swapped(line1: str, line2: str) -> str:
             f"AND jaro_winkler_similarity(r.{line1}, l.{line2}) >= 0.88")
 
 
-def street_comparison(street: str, house: str | None, line2: str | None = None,
-                      line1: str | None = None) -> Comparison:
-    """Street name (+ house number): the same home, the same street, a similar street; with a second
-    address line and the first as text (`line1`), the two lines swapped."""
+def street_comparison(street: str, house: str | None, lines: tuple[str, str] | None = None) -> Comparison:
+    """Street name (+ house number): the same home, the same street, a similar street; with `lines`
+    (the first address line as text, the second), the two lines swapped."""
     same_number = f"l.{house} IS NOT DISTINCT FROM r.{house}" if house else "TRUE"
     levels = [
         Level("exact", f"l.{street} = r.{street} AND {same_number}"),
         Level("similar_street_same_number", f"{_jw(street)} >= 0.88 AND {same_number}"
               + (f" AND l.{house} IS NOT NULL" if house else "")),
     ]
-    if line2 and line1:
-        levels.append(Level("lines_swapped", _lines_swapped(line1, line2)))
+    if lines:
+        levels.append(Level("lines_swapped", _lines_swapped(*lines)))
     levels += [
         Level("same_street", f"l.{street} = r.{street}"),
         Level("similar_street", f"{_jw(street)} >= 0.88"),
     ]
-    return Comparison("street", "street", tuple(c for c in (street, house, line2 if line1 else None, line1) if c),
+    return Comparison("street", "street", (street, *((house,) if house else ()), *(lines or ())),
                       _either_null(street), tuple(levels), tf_column=street,
                       description="street key and house number")
 
@@ -201,25 +200,24 @@ def exact_comparison(name: str, kind: str, col: str, tf: bool = True) -> Compari
                       tf_column=col if tf else None, description="exact value")
 
 
-def text_comparison(name: str, col: str, kind: str = "text", swapped: str | None = None,
-                    reads: tuple[str, ...] = ()) -> Comparison:
+def text_comparison(name: str, col: str, kind: str = "text", lines: tuple[str, str] | None = None) -> Comparison:
     """Free text (an occupation, an address line): exact (tf), most words shared, a close spelling.
 
-    `swapped` (for a second address line: its SQL condition) adds the level "lines_swapped" after
-    exact, so that the two lines written the other way round agree here as in the street."""
+    `lines` (a second address line: the first as text, and `col`) adds the level "lines_swapped"
+    after exact, so that the two lines written the other way round agree here as in the street."""
     tokens = lambda side: f"list_distinct(string_split({side}.{col}, ' '))"  # noqa: E731
     jaccard = (f"len(list_intersect({tokens('l')}, {tokens('r')})) / "
                f"greatest(len(list_distinct(list_concat({tokens('l')}, {tokens('r')}))), 1)")
     levels = [Level("exact", f"l.{col} = r.{col}")]
-    if swapped:
-        levels.append(Level("lines_swapped", swapped))
+    if lines:
+        levels.append(Level("lines_swapped", _lines_swapped(*lines)))
     levels += [
         # most words shared implies the first word of one side appears in the other
         Level("token_set_0.8", f"(contains(r.{col}, split_part(l.{col}, ' ', 1)) OR "
                                f"contains(l.{col}, split_part(r.{col}, ' ', 1))) AND {jaccard} >= 0.8"),
         Level("jaro_winkler_0.88", f"{_jw(col)} >= 0.88"),
     ]
-    return Comparison(name, kind, (col, *reads), _either_null(col), tuple(levels), tf_column=col,
+    return Comparison(name, kind, (col, *(lines[:1] if lines else ())), _either_null(col), tuple(levels), tf_column=col,
                       description="free text (lower case, accents removed)")
 
 
@@ -280,15 +278,14 @@ def comparisons_for(columns: list[str] | tuple[str, ...]) -> tuple[Comparison, .
         out.append(identifier_comparison("national_id", "national_id", "national_id"))
     for col in sorted(c for c in present if c.startswith("id__")):
         out.append(identifier_comparison(col, "id", col))
-    line2 = "address_line_2" if "address_line_2" in present else None
-    line1 = "street_line" if line2 and "street_line" in present else None
+    # a second address line beside the first (as text): the two can be written the other way round
+    lines = ("street_line", "address_line_2") if {"street_line", "address_line_2"} <= present else None
     if "street" in present:
-        out.append(street_comparison("street", "house_number" if "house_number" in present else None, line2, line1))
+        out.append(street_comparison("street", "house_number" if "house_number" in present else None, lines))
     elif "house_number" in present:
         out.append(exact_comparison("house_number", "house_number", "house_number", tf=False))
-    if line2:
-        swapped = _lines_swapped(line1, line2) if line1 else None
-        out.append(text_comparison(line2, line2, kind=line2, swapped=swapped, reads=(line1,) if line1 else ()))
+    if "address_line_2" in present:
+        out.append(text_comparison("address_line_2", "address_line_2", kind="address_line_2", lines=lines))
     if present & {"postcode", "city", "region"}:
         out.append(locality_comparison(*(c if c in present else None for c in ("postcode", "city", "region"))))
     if "country" in present:

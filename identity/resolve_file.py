@@ -149,9 +149,8 @@ def to_records(frame: pl.DataFrame, mapping: dict) -> pl.DataFrame:
         # as free text, whole: the street key drops a unit ("Piso 3"), which is what a line 2 holds;
         # the first line keyed the same way, to find the two written the other way round
         extra.append(_text_key(line2.cast(pl.Utf8)).alias("address_line_2"))
-        line1 = _first_of(frame, attrs, "street")
-        if line1 is not None:
-            extra.append(_text_key(line1.cast(pl.Utf8)).alias("street_line"))
+        if "street" in staging:
+            extra.append(_text_key(staging["street"]).alias("street_line"))
     for col in (c for c, k in attrs.items() if k == "text"):
         extra.append(_text_key(frame.get_column(col).cast(pl.Utf8)).alias(f"text__{_column_key(col)}"))
     records = records.with_columns(extra) if extra else records

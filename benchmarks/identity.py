@@ -12,7 +12,7 @@ Splink needs its own venv while the project is on DuckDB 2.0 (extra `bench`, spl
         febrl3 person-100k person-1m --splink-python /tmp/splinkvenv/bin/python [--repeat N]
 
 - febrl1, febrl2, febrl3, febrl4 (+ `-nossn`, without soc_sec_id): benchmarks/febrl.py (febrl4,
-  its A and B files stacked, is the held-out file);
+  its A and B files stacked, came after the other three);
 - person-N (N like 100k, 1m, 250000; `-full` for one full_name column instead of first/last
   names): benchmarks/person_file.py, seed --seed.
 Ours is `cdp resolve-file DATA.csv --mapping mapping.yaml --out OUT.parquet` run as a
